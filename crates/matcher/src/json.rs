@@ -1,0 +1,416 @@
+//! A validating, allocation-free JSON reader that walks a record straight from its bytes.
+//!
+//! No DOM is built: keys the visitor declines are skipped (still validated, so that a
+//! malformed line is never tagged), strings are handed over still escaped when they hold
+//! escapes, and only the visitor decides what to copy.
+
+use crate::record::{Record, RecordError, Scalar, Text, Visitor};
+
+/// Deepest nesting of objects and arrays accepted (serde_json's default too).
+pub const MAX_DEPTH: usize = 128;
+
+/// A JSON record held as bytes (one NDJSON line, a filter_wasm buffer, ...).
+#[derive(Debug, Clone, Copy)]
+pub struct JsonBytes<'a>(pub &'a [u8]);
+
+impl Record for JsonBytes<'_> {
+    fn walk(&self, visitor: &mut dyn Visitor) -> Result<(), RecordError> {
+        let text = std::str::from_utf8(self.0).map_err(|e| RecordError {
+            message: "invalid UTF-8",
+            offset: e.valid_up_to(),
+        })?;
+        let mut r = Reader { s: text, b: self.0, i: 0 };
+        r.ws();
+        if r.peek() != Some(b'{') {
+            return Err(r.err("record is not a JSON object"));
+        }
+        r.value(visitor, 0)?;
+        r.ws();
+        if r.i != r.b.len() {
+            return Err(r.err("trailing characters after the JSON object"));
+        }
+        Ok(())
+    }
+}
+
+struct Reader<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    i: usize,
+}
+
+/// Decodes the inside of a JSON string literal (already validated) into `out`. Lone
+/// surrogates become U+FFFD.
+pub fn unescape_into(raw: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < raw.len() {
+        let c = raw[i];
+        if c != b'\\' {
+            let start = i;
+            while i < raw.len() && raw[i] != b'\\' {
+                i += 1;
+            }
+            out.extend_from_slice(&raw[start..i]);
+            continue;
+        }
+        let e = raw.get(i + 1).copied().unwrap_or(b'\\');
+        i += 2;
+        let ch = match e {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let hi = hex4(raw, i);
+                i += 4;
+                if (0xD800..0xDC00).contains(&hi) {
+                    if raw.get(i) == Some(&b'\\') && raw.get(i + 1) == Some(&b'u') {
+                        let lo = hex4(raw, i + 2);
+                        if (0xDC00..0xE000).contains(&lo) {
+                            i += 6;
+                            let cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                            char::from_u32(cp).unwrap_or('\u{FFFD}')
+                        } else {
+                            '\u{FFFD}'
+                        }
+                    } else {
+                        '\u{FFFD}'
+                    }
+                } else {
+                    char::from_u32(hi).unwrap_or('\u{FFFD}')
+                }
+            }
+            _ => '\u{FFFD}',
+        };
+        let mut buf = [0u8; 4];
+        out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+    }
+}
+
+fn hex4(raw: &[u8], at: usize) -> u32 {
+    let mut v = 0u32;
+    for k in 0..4 {
+        let d = match raw.get(at + k) {
+            Some(c @ b'0'..=b'9') => c - b'0',
+            Some(c @ b'a'..=b'f') => c - b'a' + 10,
+            Some(c @ b'A'..=b'F') => c - b'A' + 10,
+            _ => 0,
+        };
+        v = v * 16 + d as u32;
+    }
+    v
+}
+
+impl<'a> Reader<'a> {
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+    fn err(&self, message: &'static str) -> RecordError {
+        RecordError {
+            message,
+            offset: self.i,
+        }
+    }
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.i += 1;
+        }
+    }
+    fn expect(&mut self, c: u8, message: &'static str) -> Result<(), RecordError> {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.err(message))
+        }
+    }
+
+    /// Reads a string starting at the opening quote; returns it (escaped or plain).
+    fn string(&mut self) -> Result<Text<'a>, RecordError> {
+        self.i += 1; // opening quote
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            let Some(&c) = self.b.get(self.i) else {
+                return Err(self.err("unterminated string"));
+            };
+            match c {
+                b'"' => break,
+                b'\\' => {
+                    escaped = true;
+                    match self.b.get(self.i + 1) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 2,
+                        Some(b'u') => {
+                            let ok = self
+                                .b
+                                .get(self.i + 2..self.i + 6)
+                                .is_some_and(|h| h.iter().all(|c| c.is_ascii_hexdigit()));
+                            if !ok {
+                                return Err(self.err("invalid \\u escape"));
+                            }
+                            self.i += 6;
+                        }
+                        _ => return Err(self.err("invalid escape")),
+                    }
+                }
+                0x00..=0x1F => return Err(self.err("control character in string")),
+                _ => self.i += 1,
+            }
+        }
+        let end = self.i;
+        self.i += 1;
+        Ok(if escaped {
+            Text::JsonEscaped(&self.b[start..end])
+        } else {
+            Text::Plain(&self.s[start..end])
+        })
+    }
+
+    fn number(&mut self) -> Result<&'a str, RecordError> {
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => {
+                while let Some(b'0'..=b'9') = self.peek() {
+                    self.i += 1;
+                }
+            }
+            _ => return Err(self.err("invalid number")),
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(self.err("invalid number"));
+            }
+            while let Some(b'0'..=b'9') = self.peek() {
+                self.i += 1;
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(self.err("invalid number"));
+            }
+            while let Some(b'0'..=b'9') = self.peek() {
+                self.i += 1;
+            }
+        }
+        Ok(&self.s[start..self.i])
+    }
+
+    fn literal(&mut self, word: &'static [u8]) -> Result<(), RecordError> {
+        if self.b[self.i..].starts_with(word) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            Err(self.err("invalid literal"))
+        }
+    }
+
+    /// Reads one value and reports it to `vis` (a [`Skip`] visitor only validates).
+    fn value(&mut self, vis: &mut dyn Visitor, depth: usize) -> Result<(), RecordError> {
+        self.ws();
+        let Some(c) = self.peek() else {
+            return Err(self.err("unexpected end of input"));
+        };
+        match c {
+            b'{' => {
+                if depth >= MAX_DEPTH {
+                    return Err(self.err("nesting deeper than 128"));
+                }
+                self.i += 1;
+                vis.begin_object();
+                self.ws();
+                if self.peek() == Some(b'}') {
+                    self.i += 1;
+                } else {
+                    loop {
+                        self.ws();
+                        if self.peek() != Some(b'"') {
+                            return Err(self.err("expected a key"));
+                        }
+                        let key = self.string()?;
+                        self.ws();
+                        self.expect(b':', "expected ':'")?;
+                        if vis.key(key) {
+                            self.value(vis, depth + 1)?;
+                            vis.end_value();
+                        } else {
+                            self.value(&mut Skip, depth + 1)?;
+                        }
+                        self.ws();
+                        match self.peek() {
+                            Some(b',') => self.i += 1,
+                            Some(b'}') => {
+                                self.i += 1;
+                                break;
+                            }
+                            _ => return Err(self.err("expected ',' or '}'")),
+                        }
+                    }
+                }
+                vis.end_object();
+            }
+            b'[' => {
+                if depth >= MAX_DEPTH {
+                    return Err(self.err("nesting deeper than 128"));
+                }
+                self.i += 1;
+                vis.begin_array();
+                self.ws();
+                if self.peek() == Some(b']') {
+                    self.i += 1;
+                } else {
+                    loop {
+                        self.value(vis, depth + 1)?;
+                        self.ws();
+                        match self.peek() {
+                            Some(b',') => self.i += 1,
+                            Some(b']') => {
+                                self.i += 1;
+                                break;
+                            }
+                            _ => return Err(self.err("expected ',' or ']'")),
+                        }
+                    }
+                }
+                vis.end_array();
+            }
+            b'"' => {
+                let t = self.string()?;
+                vis.scalar(Scalar::Str(t));
+            }
+            b't' => {
+                self.literal(b"true")?;
+                vis.scalar(Scalar::Bool(true));
+            }
+            b'f' => {
+                self.literal(b"false")?;
+                vis.scalar(Scalar::Bool(false));
+            }
+            b'n' => {
+                self.literal(b"null")?;
+                vis.scalar(Scalar::Null);
+            }
+            b'-' | b'0'..=b'9' => {
+                let n = self.number()?;
+                vis.scalar(Scalar::Number(n));
+            }
+            _ => return Err(self.err("unexpected character")),
+        }
+        Ok(())
+    }
+}
+
+/// A visitor that wants nothing: the reader only validates what it walks.
+pub struct Skip;
+
+impl Visitor for Skip {
+    fn key(&mut self, _: Text<'_>) -> bool {
+        false
+    }
+    fn end_value(&mut self) {}
+    fn scalar(&mut self, _: Scalar<'_>) {}
+    fn begin_object(&mut self) {}
+    fn end_object(&mut self) {}
+    fn begin_array(&mut self) {}
+    fn end_array(&mut self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Collect(Vec<String>);
+    impl Visitor for Collect {
+        fn key(&mut self, key: Text<'_>) -> bool {
+            let k = match key {
+                Text::Plain(s) => s.to_string(),
+                Text::JsonEscaped(b) => {
+                    let mut v = Vec::new();
+                    unescape_into(b, &mut v);
+                    String::from_utf8(v).unwrap()
+                }
+            };
+            let take = k != "skip";
+            self.0.push(format!("k:{k}"));
+            take
+        }
+        fn end_value(&mut self) {
+            self.0.push("/".into());
+        }
+        fn scalar(&mut self, value: Scalar<'_>) {
+            self.0.push(match value {
+                Scalar::Null => "null".into(),
+                Scalar::Bool(b) => b.to_string(),
+                Scalar::Number(n) => format!("n:{n}"),
+                Scalar::Str(Text::Plain(s)) => format!("s:{s}"),
+                Scalar::Str(Text::JsonEscaped(b)) => {
+                    let mut v = Vec::new();
+                    unescape_into(b, &mut v);
+                    format!("e:{}", String::from_utf8(v).unwrap())
+                }
+            });
+        }
+        fn begin_object(&mut self) {
+            self.0.push("{".into());
+        }
+        fn end_object(&mut self) {
+            self.0.push("}".into());
+        }
+        fn begin_array(&mut self) {
+            self.0.push("[".into());
+        }
+        fn end_array(&mut self) {
+            self.0.push("]".into());
+        }
+    }
+
+    fn walk(s: &str) -> Result<String, RecordError> {
+        let mut c = Collect::default();
+        JsonBytes(s.as_bytes()).walk(&mut c)?;
+        Ok(c.0.join(" "))
+    }
+
+    #[test]
+    fn walks_and_skips() {
+        assert_eq!(
+            walk(r#" {"a": [1, "x\u00e9", null], "skip": {"b": [true]}, "c": {"d": false}} "#).unwrap(),
+            "{ k:a [ n:1 e:xé null ] / k:skip k:c { k:d false / } / }"
+        );
+    }
+
+    #[test]
+    fn surrogates() {
+        let mut v = Vec::new();
+        unescape_into(br"\ud83d\ude00 \ud800x", &mut v);
+        assert_eq!(String::from_utf8(v).unwrap(), "😀 \u{FFFD}x");
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        for bad in [
+            "", "[]", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{\"a\":01}", "{\"a\":NaN}",
+            "{\"a\":\"\\x\"}", "{\"a\":\"\u{1}\"}", "{} x", "{\"a\":tru}", "{\"skip\":[1,]}",
+            "{\"a\":1.}", "{\"a\":-}", "{\"a\":\"\\u12\"}",
+        ] {
+            assert!(walk(bad).is_err(), "accepted {bad:?}");
+        }
+        assert!(JsonBytes(b"{\"a\":\"\xff\"}").walk(&mut Collect::default()).is_err());
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(200), "]".repeat(200));
+        assert!(walk(&deep).is_err());
+    }
+}

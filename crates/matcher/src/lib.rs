@@ -1,0 +1,584 @@
+//! The sigmatag core: Sigma rules + a field mapping compile into an immutable [`RuleSet`];
+//! matching one record needs only a per-thread [`Scratch`] and allocates nothing.
+//!
+//! ```
+//! use sigmatag_matcher::{RuleSet, Pipeline, JsonBytes};
+//! let text = "title: t\nid: x\nlogsource: {product: windows}\ndetection:\n  sel:\n    Image|endswith: '\\cmd.exe'\n  condition: sel\n";
+//! let rules: Vec<_> = sigmatag_rule::parse_rules(text, "inline", &Default::default())
+//!     .into_iter().map(|r| r.unwrap()).collect();
+//! let (set, errors) = RuleSet::compile(&rules, Pipeline::flat());
+//! assert!(errors.is_empty());
+//! let mut scratch = set.scratch();
+//! let hits = set.match_record(&JsonBytes(br#"{"Image":"C:\\Windows\\CMD.EXE"}"#), &mut scratch).unwrap();
+//! assert_eq!(hits, &[0]);
+//! ```
+//!
+//! Design (see `docs/architecture.md`): the rule set knows every record path any rule
+//! reads, as a trie. A record walks itself into an extractor that follows the trie, skips
+//! what no rule reads, and copies the values it needs (raw and case-folded) into the
+//! scratch arena, once per record. Tests then run on those bytes; logsource conditions are
+//! evaluated once per record and shared by all rules.
+#![deny(missing_docs)]
+
+mod compile;
+pub mod fold;
+pub mod json;
+pub mod pattern;
+pub mod pipeline;
+pub mod record;
+pub mod values;
+
+use compile::{CmpOp, CompiledRule, Cond, RefMode, Shared, Test, ValueMatcher};
+pub use json::JsonBytes;
+pub use pipeline::Pipeline;
+pub use record::{Record, RecordError, Scalar, Text, Visitor};
+use regex_automata::{meta, Input};
+use sigmatag_rule::{Rule, RuleError};
+
+/// The metadata a match reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleInfo {
+    /// `id`.
+    pub id: String,
+    /// `title`.
+    pub title: String,
+    /// `level`.
+    pub level: Option<String>,
+    /// `tags`.
+    pub tags: Vec<String>,
+    /// Where it was loaded from.
+    pub source: String,
+}
+
+/// An immutable, thread-safe compiled rule set.
+#[derive(Debug)]
+pub struct RuleSet {
+    shared: Shared,
+    rules: Vec<CompiledRule>,
+    infos: Vec<RuleInfo>,
+}
+
+/// Per-thread mutable state for matching; create with [`RuleSet::scratch`] and reuse.
+#[derive(Debug)]
+pub struct Scratch {
+    // extraction
+    frames: Vec<u32>,
+    frame_starts: Vec<u32>,
+    in_array: Vec<bool>,
+    tmp: Vec<u8>,
+    values: Vec<Val>,
+    slot_head: Vec<u32>,
+    arena: Vec<u8>,
+    // evaluation
+    cond_state: Vec<u8>,
+    caches: Vec<meta::Cache>,
+    matched: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Null,
+    Bool,
+    Num,
+    Str,
+    Container,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Val {
+    kind: Kind,
+    in_array: bool,
+    raw: (u32, u32),
+    folded: (u32, u32),
+    next: u32,
+}
+
+const NONE: u32 = u32::MAX;
+
+impl RuleSet {
+    /// Compiles rules under a pipeline. Rules that cannot run are returned as errors; the
+    /// others are in the set, in input order (indices into the rules that compiled).
+    pub fn compile(rules: &[Rule], pipeline: Pipeline) -> (RuleSet, Vec<RuleError>) {
+        let mut shared = Shared::new(pipeline);
+        let mut compiled = Vec::new();
+        let mut infos = Vec::new();
+        let mut errors = Vec::new();
+        for r in rules {
+            match compile::compile_rule(&mut shared, r) {
+                Ok(c) => {
+                    compiled.push(c);
+                    infos.push(RuleInfo {
+                        id: r.id.clone(),
+                        title: r.title.clone(),
+                        level: r.level.clone(),
+                        tags: r.tags.clone(),
+                        source: r.source.clone(),
+                    });
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        (
+            RuleSet {
+                shared,
+                rules: compiled,
+                infos,
+            },
+            errors,
+        )
+    }
+
+    /// Number of compiled rules.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// True when no rule compiled.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Metadata of rule `i`.
+    pub fn info(&self, i: usize) -> &RuleInfo {
+        &self.infos[i]
+    }
+
+    /// The pipeline the set was compiled with.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.shared.pipeline
+    }
+
+    /// A scratch value sized for this rule set.
+    pub fn scratch(&self) -> Scratch {
+        Scratch {
+            frames: Vec::with_capacity(256),
+            frame_starts: Vec::with_capacity(256),
+            in_array: Vec::with_capacity(256),
+            tmp: Vec::with_capacity(4096),
+            values: Vec::with_capacity(1024),
+            slot_head: vec![NONE; self.shared.slot_count as usize],
+            arena: Vec::with_capacity(64 * 1024),
+            cond_state: vec![0; self.shared.conds.len()],
+            caches: self.shared.regexes.iter().map(|r| r.create_cache()).collect(),
+            matched: Vec::with_capacity(self.rules.len().min(1024)),
+        }
+    }
+
+    /// Matches one record; returns the indices of the rules that matched, in rule order.
+    /// A record that cannot be read yields its error and no matches.
+    pub fn match_record<'s, R: Record + ?Sized>(
+        &self,
+        record: &R,
+        scratch: &'s mut Scratch,
+    ) -> Result<&'s [u32], RecordError> {
+        self.extract(record, scratch)?;
+        scratch.matched.clear();
+        for b in scratch.cond_state.iter_mut() {
+            *b = 0;
+        }
+        for (i, rule) in self.rules.iter().enumerate() {
+            if self.rule_matches(rule, scratch) {
+                scratch.matched.push(i as u32);
+            }
+        }
+        Ok(&scratch.matched)
+    }
+
+    /// Like [`RuleSet::match_record`] but evaluates only the rules in `only` (for tests).
+    pub fn match_rule<R: Record + ?Sized>(
+        &self,
+        rule: usize,
+        record: &R,
+        scratch: &mut Scratch,
+    ) -> Result<bool, RecordError> {
+        self.extract(record, scratch)?;
+        for b in scratch.cond_state.iter_mut() {
+            *b = 0;
+        }
+        Ok(self.rule_matches(&self.rules[rule], scratch))
+    }
+
+    fn extract<R: Record + ?Sized>(&self, record: &R, s: &mut Scratch) -> Result<(), RecordError> {
+        s.values.clear();
+        s.arena.clear();
+        for h in s.slot_head.iter_mut() {
+            *h = NONE;
+        }
+        s.frames.clear();
+        s.frame_starts.clear();
+        s.in_array.clear();
+        let mut ex = Extractor {
+            set: self,
+            s,
+            depth: 0,
+        };
+        record.walk(&mut ex)
+    }
+
+    fn rule_matches(&self, rule: &CompiledRule, s: &mut Scratch) -> bool {
+        for (cond, det) in &rule.variants {
+            if let Some(c) = cond {
+                if !self.logsource_holds(*c, s) {
+                    continue;
+                }
+            }
+            if self.eval_cond(&det.cond, det, s) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn logsource_holds(&self, c: u32, s: &mut Scratch) -> bool {
+        match s.cond_state[c as usize] {
+            1 => true,
+            2 => false,
+            _ => {
+                let ok = self.shared.conds[c as usize].iter().all(|t| self.eval_test(*t, s));
+                s.cond_state[c as usize] = if ok { 1 } else { 2 };
+                ok
+            }
+        }
+    }
+
+    fn eval_search(&self, det: &compile::CompiledDetection, i: u32, s: &mut Scratch) -> bool {
+        det.searches[i as usize]
+            .alts
+            .iter()
+            .any(|alt| alt.iter().all(|t| self.eval_test(*t, s)))
+    }
+
+    fn eval_cond(&self, c: &Cond, det: &compile::CompiledDetection, s: &mut Scratch) -> bool {
+        match c {
+            Cond::Id(i) => self.eval_search(det, *i, s),
+            Cond::Not(x) => !self.eval_cond(x, det, s),
+            Cond::And(xs) => xs.iter().all(|x| self.eval_cond(x, det, s)),
+            Cond::Or(xs) => xs.iter().any(|x| self.eval_cond(x, det, s)),
+            Cond::All(ids) => ids.iter().all(|i| self.eval_search(det, *i, s)),
+            Cond::AtLeast(n, ids) => {
+                let mut count = 0;
+                for i in ids {
+                    if self.eval_search(det, *i, s) {
+                        count += 1;
+                        if count >= *n {
+                            return true;
+                        }
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    fn eval_test(&self, t: u32, s: &mut Scratch) -> bool {
+        match &self.shared.tests[t as usize] {
+            Test::Exists { slot, expect } => (s.slot_head[*slot as usize] != NONE) == *expect,
+            Test::Values {
+                slot,
+                matchers,
+                all,
+                neq,
+            } => {
+                if *neq {
+                    !matchers.iter().any(|m| self.eval_matcher(*slot, m, s))
+                } else if *all {
+                    matchers.iter().all(|m| self.eval_matcher(*slot, m, s))
+                } else {
+                    matchers.iter().any(|m| self.eval_matcher(*slot, m, s))
+                }
+            }
+        }
+    }
+
+    fn eval_matcher(&self, slot: u32, m: &ValueMatcher, s: &mut Scratch) -> bool {
+        let mut cur = s.slot_head[slot as usize];
+        if let ValueMatcher::Null = m {
+            if cur == NONE {
+                return true;
+            }
+        }
+        while cur != NONE {
+            let v = s.values[cur as usize];
+            cur = v.next;
+            if self.value_matches(&v, m, s) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn value_matches(&self, v: &Val, m: &ValueMatcher, s: &mut Scratch) -> bool {
+        let raw = &s.arena[v.raw.0 as usize..v.raw.1 as usize];
+        let texty = matches!(v.kind, Kind::Str | Kind::Num | Kind::Bool);
+        match m {
+            ValueMatcher::Null => v.kind == Kind::Null && !v.in_array,
+            ValueMatcher::Text { pats, cased } => {
+                if !texty {
+                    return false;
+                }
+                let hay = if *cased {
+                    raw
+                } else {
+                    &s.arena[v.folded.0 as usize..v.folded.1 as usize]
+                };
+                pats.iter().any(|p| p.is_match(hay))
+            }
+            ValueMatcher::Int { value, text } => match v.kind {
+                Kind::Num => num_text_eq_int(raw, *value),
+                Kind::Str => raw == &text[..],
+                _ => false,
+            },
+            ValueMatcher::Float(f) => match v.kind {
+                Kind::Num | Kind::Str => as_str(raw).and_then(values::parse_number) == Some(*f),
+                _ => false,
+            },
+            ValueMatcher::Bool(b) => match v.kind {
+                Kind::Bool | Kind::Str => {
+                    let folded = &s.arena[v.folded.0 as usize..v.folded.1 as usize];
+                    folded == if *b { &b"true"[..] } else { &b"false"[..] }
+                }
+                _ => false,
+            },
+            ValueMatcher::Regex(i) => {
+                if !texty {
+                    return false;
+                }
+                let re = &self.shared.regexes[*i as usize];
+                let input = Input::new(raw).earliest(true);
+                re.search_half_with(&mut s.caches[*i as usize], &input).is_some()
+            }
+            ValueMatcher::Cidr(net) => {
+                v.kind == Kind::Str
+                    && as_str(raw)
+                        .and_then(|t| t.trim().parse::<std::net::IpAddr>().ok())
+                        .is_some_and(|ip| net.contains(ip))
+            }
+            ValueMatcher::Cmp { op, rhs, part } => {
+                if !matches!(v.kind, Kind::Num | Kind::Str) {
+                    return false;
+                }
+                let Some(text) = as_str(raw) else { return false };
+                let lhs = match part {
+                    Some(p) => match values::time_part(text, *p) {
+                        Some(x) => x as f64,
+                        None => return false,
+                    },
+                    None => match values::parse_number(text) {
+                        Some(x) => x,
+                        None => return false,
+                    },
+                };
+                match op {
+                    CmpOp::Eq => lhs == *rhs,
+                    CmpOp::Lt => lhs < *rhs,
+                    CmpOp::Lte => lhs <= *rhs,
+                    CmpOp::Gt => lhs > *rhs,
+                    CmpOp::Gte => lhs >= *rhs,
+                }
+            }
+            ValueMatcher::FieldRef { slot, mode, cased } => {
+                if !texty {
+                    return false;
+                }
+                let a = if *cased { v.raw } else { v.folded };
+                let mut cur = s.slot_head[*slot as usize];
+                while cur != NONE {
+                    let w = s.values[cur as usize];
+                    cur = w.next;
+                    if !matches!(w.kind, Kind::Str | Kind::Num | Kind::Bool) {
+                        continue;
+                    }
+                    let b = if *cased { w.raw } else { w.folded };
+                    let hay = &s.arena[a.0 as usize..a.1 as usize];
+                    let needle = &s.arena[b.0 as usize..b.1 as usize];
+                    let ok = match mode {
+                        RefMode::Eq => hay == needle,
+                        RefMode::StartsWith => hay.starts_with(needle),
+                        RefMode::EndsWith => hay.ends_with(needle),
+                        RefMode::Contains => memchr::memmem::find(hay, needle).is_some(),
+                    };
+                    if ok {
+                        return true;
+                    }
+                }
+                false
+            }
+        }
+    }
+}
+
+fn as_str(b: &[u8]) -> Option<&str> {
+    std::str::from_utf8(b).ok()
+}
+
+fn num_text_eq_int(text: &[u8], n: i64) -> bool {
+    let Some(t) = as_str(text) else { return false };
+    if let Ok(i) = t.parse::<i64>() {
+        return i == n;
+    }
+    values::parse_number(t) == Some(n as f64)
+}
+
+struct Extractor<'a> {
+    set: &'a RuleSet,
+    s: &'a mut Scratch,
+    depth: u32,
+}
+
+impl Extractor<'_> {
+    fn top(&self) -> &[u32] {
+        match self.s.frame_starts.last() {
+            Some(&st) => &self.s.frames[st as usize..],
+            None => &[],
+        }
+    }
+
+    fn push_val(&mut self, kind: Kind, text: Option<Text<'_>>) {
+        let set = self.set;
+        let in_array = self.s.in_array.last().copied().unwrap_or(false);
+        let all_slot = if self.depth > 0 { set.shared.all_slot } else { None };
+        let frame_has_slots = self
+            .top()
+            .iter()
+            .any(|n| !set.shared.trie[*n as usize].slots.is_empty());
+        let is_leaf = matches!(kind, Kind::Str | Kind::Num | Kind::Bool);
+        if !frame_has_slots && !(all_slot.is_some() && is_leaf) {
+            return;
+        }
+        // Copy raw and folded text once.
+        let s = &mut *self.s;
+        let raw_start = s.arena.len() as u32;
+        match text {
+            Some(Text::Plain(t)) => s.arena.extend_from_slice(t.as_bytes()),
+            Some(Text::JsonEscaped(b)) => json::unescape_into(b, &mut s.arena),
+            None => {}
+        }
+        let raw_end = s.arena.len() as u32;
+        s.tmp.clear();
+        s.tmp.extend_from_slice(&s.arena[raw_start as usize..raw_end as usize]);
+        if let Ok(t) = std::str::from_utf8(&s.tmp) {
+            fold::fold_into(t, &mut s.arena);
+        }
+        let folded = (raw_end, s.arena.len() as u32);
+        let start = s.frame_starts.last().copied().unwrap_or(0) as usize;
+        for fi in start..s.frames.len() {
+            let node = s.frames[fi];
+            for &slot in &set.shared.trie[node as usize].slots {
+                let idx = s.values.len() as u32;
+                s.values.push(Val {
+                    kind,
+                    in_array,
+                    raw: (raw_start, raw_end),
+                    folded,
+                    next: s.slot_head[slot as usize],
+                });
+                s.slot_head[slot as usize] = idx;
+            }
+        }
+        if let (Some(slot), true) = (all_slot, is_leaf) {
+            let idx = s.values.len() as u32;
+            s.values.push(Val {
+                kind,
+                in_array,
+                raw: (raw_start, raw_end),
+                folded,
+                next: s.slot_head[slot as usize],
+            });
+            s.slot_head[slot as usize] = idx;
+        }
+    }
+}
+
+impl Visitor for Extractor<'_> {
+    fn key(&mut self, key: Text<'_>) -> bool {
+        let set = self.set;
+        let trie = &set.shared.trie;
+        // Normalise the key into tmp.
+        let s = &mut *self.s;
+        s.tmp.clear();
+        match key {
+            Text::Plain(k) => s.tmp.extend_from_slice(k.as_bytes()),
+            Text::JsonEscaped(b) => json::unescape_into(b, &mut s.tmp),
+        }
+        if set.shared.pipeline.key_compare == pipeline::KeyCompare::StripSpaces && s.tmp.contains(&b' ') {
+            s.tmp.retain(|b| *b != b' ');
+        }
+        let new_start = s.frames.len() as u32;
+        let parent_start = s.frame_starts.last().copied().unwrap_or(0) as usize;
+        let parent_end = s.frames.len();
+        if self.depth == 0 {
+            // Top-level keys start from the root.
+            if let Some(&n) = trie[0].children.get(&s.tmp[..]) {
+                s.frames.push(n);
+            }
+            if let Some(n) = trie[0].any {
+                s.frames.push(n);
+            }
+        } else {
+            for fi in parent_start..parent_end {
+                let node = &trie[s.frames[fi] as usize];
+                if let Some(&n) = node.children.get(&s.tmp[..]) {
+                    s.frames.push(n);
+                }
+                if let Some(n) = node.any {
+                    s.frames.push(n);
+                }
+            }
+        }
+        let found = s.frames.len() as u32 > new_start;
+        if !found && set.shared.all_slot.is_none() {
+            s.frames.truncate(new_start as usize);
+            return false;
+        }
+        s.frame_starts.push(new_start);
+        self.depth += 1;
+        true
+    }
+
+    fn end_value(&mut self) {
+        if let Some(st) = self.s.frame_starts.pop() {
+            self.s.frames.truncate(st as usize);
+        }
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    fn scalar(&mut self, value: Scalar<'_>) {
+        if self.depth == 0 {
+            return;
+        }
+        match value {
+            Scalar::Null => self.push_val(Kind::Null, None),
+            Scalar::Bool(b) => self.push_val(Kind::Bool, Some(Text::Plain(if b { "true" } else { "false" }))),
+            Scalar::Number(n) => self.push_val(Kind::Num, Some(Text::Plain(n))),
+            Scalar::Str(t) => self.push_val(Kind::Str, Some(t)),
+        }
+    }
+
+    fn begin_object(&mut self) {
+        if self.depth > 0 {
+            self.push_val(Kind::Container, None);
+        }
+        self.s.in_array.push(false);
+    }
+
+    fn end_object(&mut self) {
+        self.s.in_array.pop();
+    }
+
+    fn begin_array(&mut self) {
+        if self.depth > 0 {
+            self.push_val(Kind::Container, None);
+        }
+        self.s.in_array.push(true);
+    }
+
+    fn end_array(&mut self) {
+        self.s.in_array.pop();
+    }
+}
+
+// The hot path must stay shareable across threads.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<RuleSet>();
+};
