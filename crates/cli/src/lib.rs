@@ -1,0 +1,201 @@
+//! The pieces of the `sigmatag` command that other front-ends reuse: loading rule files
+//! and directories with per-rule error reports, and splicing the tag field into a JSON
+//! record's bytes.
+#![deny(missing_docs)]
+
+use std::path::{Path, PathBuf};
+
+use sigmatag_matcher::{Pipeline, RuleSet};
+use sigmatag_rule::{parse_rules, LoadOptions, Location, Placeholders, Rule, RuleError};
+
+/// The embedded default rule (the user's seed rule).
+pub const DEFAULT_RULE: &str = include_str!("../../../rules/default/proc_creation_win_iexpress_susp_paths.yml");
+/// The name the embedded rule reports as its source.
+pub const DEFAULT_RULE_SOURCE: &str = "<embedded>/proc_creation_win_iexpress_susp_paths.yml";
+
+/// Rules loaded from files, with everything that was rejected.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The compiled set.
+    pub set: RuleSet,
+    /// Rules rejected by the parser or the compiler, in file order.
+    pub rejected: Vec<RuleError>,
+    /// Rule files read.
+    pub files: usize,
+}
+
+/// Collects rule files: a file as is, a directory searched recursively for `.yml`/`.yaml`
+/// (sorted, so loading order is stable).
+pub fn collect_rule_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                collect_rule_files(&p, out)?;
+            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
+                out.push(p);
+            }
+        }
+        Ok(())
+    } else if path.exists() {
+        out.push(path.to_path_buf());
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{}: no such file or directory", path.display()),
+        ))
+    }
+}
+
+/// Parses rule texts (source name, text); returns the rules and the rejections.
+pub fn parse_texts<'a>(
+    texts: impl IntoIterator<Item = (String, std::borrow::Cow<'a, str>)>,
+    opts: &LoadOptions,
+) -> (Vec<Rule>, Vec<RuleError>) {
+    let mut rules = Vec::new();
+    let mut errors = Vec::new();
+    for (source, text) in texts {
+        for r in parse_rules(&text, &source, opts) {
+            match r {
+                Ok(r) => rules.push(r),
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    (rules, errors)
+}
+
+/// Loads and compiles rules from paths (or the embedded default rule when `paths` is empty).
+pub fn load(paths: &[PathBuf], pipeline: Pipeline, opts: &LoadOptions) -> std::io::Result<Loaded> {
+    let mut texts: Vec<(String, std::borrow::Cow<'static, str>)> = Vec::new();
+    let mut read_errors = Vec::new();
+    if paths.is_empty() {
+        texts.push((DEFAULT_RULE_SOURCE.to_string(), DEFAULT_RULE.into()));
+    }
+    let mut files = Vec::new();
+    for p in paths {
+        collect_rule_files(p, &mut files)?;
+    }
+    for f in &files {
+        match std::fs::read(f) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(s) => texts.push((f.display().to_string(), s.into())),
+                Err(_) => read_errors.push(file_error(f, "file is not UTF-8")),
+            },
+            Err(e) => read_errors.push(file_error(f, &format!("cannot read: {e}"))),
+        }
+    }
+    let n_files = texts.len();
+    let (rules, mut rejected) = parse_texts(texts, opts);
+    let (set, compile_errors) = RuleSet::compile(&rules, pipeline);
+    rejected.extend(read_errors);
+    rejected.extend(compile_errors);
+    Ok(Loaded {
+        set,
+        rejected,
+        files: n_files,
+    })
+}
+
+fn file_error(f: &Path, reason: &str) -> RuleError {
+    RuleError {
+        source: f.display().to_string(),
+        rule_id: None,
+        title: None,
+        loc: Location { line: 1, col: 1 },
+        path: String::new(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Reads a placeholder file: a YAML map from placeholder name to a list of values.
+pub fn read_placeholders(path: &Path) -> Result<Placeholders, String> {
+    use sigmatag_rule::yaml::{parse_documents, NodeKind};
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let docs = parse_documents(&text).map_err(|e| format!("{}:{}: {}", path.display(), e.loc, e.message))?;
+    let mut out = Placeholders::new();
+    let Some(doc) = docs.first() else { return Ok(out) };
+    let NodeKind::Map(entries) = &doc.kind else {
+        return Err(format!("{}: expected a map of placeholder -> values", path.display()));
+    };
+    for (k, v) in entries {
+        let name = k.as_str().ok_or_else(|| format!("{}:{}: key must be text", path.display(), k.loc))?;
+        let vals = match &v.kind {
+            NodeKind::Seq(items) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+            NodeKind::Scalar { text, .. } => vec![text.clone()],
+            NodeKind::Map(_) => return Err(format!("{}:{}: values must be a list", path.display(), v.loc)),
+        };
+        out.insert(name.trim_matches('%').to_string(), vals);
+    }
+    Ok(out)
+}
+
+/// Pre-rendered JSON of each rule's tag entry (`{"id":..,"title":..,"level":..,"tags":[..]}`).
+pub fn tag_fragments(set: &RuleSet) -> Vec<Vec<u8>> {
+    (0..set.len())
+        .map(|i| {
+            let info = set.info(i);
+            serde_json::to_vec(&serde_json::json!({
+                "id": info.id,
+                "title": info.title,
+                "level": info.level,
+                "tags": info.tags,
+            }))
+            .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Writes `line` with `,"<field>":[<fragments of hits>]` spliced before its closing brace.
+///
+/// `line` must be a JSON object (validated by the matcher's reader). The original bytes are
+/// kept; nothing is re-serialised.
+pub fn splice_tag(line: &[u8], field_json: &[u8], hits: &[u32], fragments: &[Vec<u8>], out: &mut Vec<u8>) {
+    let mut end = line.len();
+    while end > 0 && matches!(line[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
+        end -= 1;
+    }
+    // `end - 1` is the closing brace.
+    let close = end.saturating_sub(1);
+    let mut before = close;
+    while before > 0 && matches!(line[before - 1], b' ' | b'\t' | b'\r' | b'\n') {
+        before -= 1;
+    }
+    let empty = before > 0 && line[before - 1] == b'{';
+    out.extend_from_slice(&line[..close]);
+    if !empty {
+        out.push(b',');
+    }
+    out.extend_from_slice(field_json);
+    out.extend_from_slice(b":[");
+    for (k, h) in hits.iter().enumerate() {
+        if k > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&fragments[*h as usize]);
+    }
+    out.push(b']');
+    out.extend_from_slice(&line[close..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splice_keeps_original_bytes() {
+        let frags = vec![b"{\"id\":\"a\"}".to_vec(), b"{\"id\":\"b\"}".to_vec()];
+        let mut out = Vec::new();
+        splice_tag(b"{\"x\": 1.0 }\r", b"\"sigma\"", &[0, 1], &frags, &mut out);
+        assert_eq!(out, b"{\"x\": 1.0 ,\"sigma\":[{\"id\":\"a\"},{\"id\":\"b\"}]}\r");
+        out.clear();
+        splice_tag(b"{ }", b"\"t\"", &[1], &frags, &mut out);
+        assert_eq!(out, b"{ \"t\":[{\"id\":\"b\"}]}");
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["t"][0]["id"], "b");
+    }
+}
