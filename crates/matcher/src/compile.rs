@@ -12,7 +12,7 @@ use crate::pipeline::{Path, Pipeline, Segment, Unmatched, Variant};
 use crate::values::{self, TimePart};
 
 /// Largest NFA a rule's regex may compile to, in bytes.
-pub const MAX_REGEX_NFA_BYTES: usize = 2 * 1024 * 1024;
+pub const MAX_REGEX_NFA_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum CmpOp {

@@ -1,0 +1,37 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+#![allow(missing_docs)]
+
+use std::path::PathBuf;
+
+/// The `shared/` folder beside the repository (or `$SIGMATAG_SHARED`).
+///
+/// Under `CI=true` a missing corpus fails the test; otherwise the test is skipped with a
+/// message saying what to fetch.
+pub fn shared_dir(what: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("SIGMATAG_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    if dir.join(what).exists() {
+        return Some(dir);
+    }
+    let msg = format!(
+        "{} not found under {}: set SIGMATAG_SHARED to a folder holding corpus/sigmahq (a SigmaHQ/sigma checkout), corpus/events and seed/",
+        what,
+        dir.display()
+    );
+    if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+        panic!("{msg} (CI=true: a missing corpus is a failure)");
+    }
+    eprintln!("SKIPPED: {msg}");
+    None
+}
+
+/// The SigmaHQ active rule folders counted by the engine issue.
+pub const ACTIVE_RULE_DIRS: &[&str] = &[
+    "rules",
+    "rules-emerging-threats",
+    "rules-threat-hunting",
+    "rules-placeholder",
+    "rules-compliance",
+];
