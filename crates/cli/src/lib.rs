@@ -9,7 +9,8 @@ use sigmatag_matcher::{Pipeline, RuleSet};
 use sigmatag_rule::{parse_rules, LoadOptions, Location, Placeholders, Rule, RuleError};
 
 /// The embedded default rule (the user's seed rule).
-pub const DEFAULT_RULE: &str = include_str!("../../../rules/default/proc_creation_win_iexpress_susp_paths.yml");
+pub const DEFAULT_RULE: &str =
+    include_str!("../../../rules/default/proc_creation_win_iexpress_susp_paths.yml");
 /// The name the embedded rule reports as its source.
 pub const DEFAULT_RULE_SOURCE: &str = "<embedded>/proc_creation_win_iexpress_susp_paths.yml";
 
@@ -116,18 +117,35 @@ fn file_error(f: &Path, reason: &str) -> RuleError {
 pub fn read_placeholders(path: &Path) -> Result<Placeholders, String> {
     use sigmatag_rule::yaml::{parse_documents, NodeKind};
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let docs = parse_documents(&text).map_err(|e| format!("{}:{}: {}", path.display(), e.loc, e.message))?;
+    let docs = parse_documents(&text)
+        .map_err(|e| format!("{}:{}: {}", path.display(), e.loc, e.message))?;
     let mut out = Placeholders::new();
-    let Some(doc) = docs.first() else { return Ok(out) };
+    let Some(doc) = docs.first() else {
+        return Ok(out);
+    };
     let NodeKind::Map(entries) = &doc.kind else {
-        return Err(format!("{}: expected a map of placeholder -> values", path.display()));
+        return Err(format!(
+            "{}: expected a map of placeholder -> values",
+            path.display()
+        ));
     };
     for (k, v) in entries {
-        let name = k.as_str().ok_or_else(|| format!("{}:{}: key must be text", path.display(), k.loc))?;
+        let name = k
+            .as_str()
+            .ok_or_else(|| format!("{}:{}: key must be text", path.display(), k.loc))?;
         let vals = match &v.kind {
-            NodeKind::Seq(items) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+            NodeKind::Seq(items) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect(),
             NodeKind::Scalar { text, .. } => vec![text.clone()],
-            NodeKind::Map(_) => return Err(format!("{}:{}: values must be a list", path.display(), v.loc)),
+            NodeKind::Map(_) => {
+                return Err(format!(
+                    "{}:{}: values must be a list",
+                    path.display(),
+                    v.loc
+                ))
+            }
         };
         out.insert(name.trim_matches('%').to_string(), vals);
     }
@@ -154,7 +172,13 @@ pub fn tag_fragments(set: &RuleSet) -> Vec<Vec<u8>> {
 ///
 /// `line` must be a JSON object (validated by the matcher's reader). The original bytes are
 /// kept; nothing is re-serialised.
-pub fn splice_tag(line: &[u8], field_json: &[u8], hits: &[u32], fragments: &[Vec<u8>], out: &mut Vec<u8>) {
+pub fn splice_tag(
+    line: &[u8],
+    field_json: &[u8],
+    hits: &[u32],
+    fragments: &[Vec<u8>],
+    out: &mut Vec<u8>,
+) {
     let mut end = line.len();
     while end > 0 && matches!(line[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
         end -= 1;
@@ -191,7 +215,10 @@ mod tests {
         let frags = vec![b"{\"id\":\"a\"}".to_vec(), b"{\"id\":\"b\"}".to_vec()];
         let mut out = Vec::new();
         splice_tag(b"{\"x\": 1.0 }\r", b"\"sigma\"", &[0, 1], &frags, &mut out);
-        assert_eq!(out, b"{\"x\": 1.0 ,\"sigma\":[{\"id\":\"a\"},{\"id\":\"b\"}]}\r");
+        assert_eq!(
+            out,
+            b"{\"x\": 1.0 ,\"sigma\":[{\"id\":\"a\"},{\"id\":\"b\"}]}\r"
+        );
         out.clear();
         splice_tag(b"{ }", b"\"t\"", &[1], &frags, &mut out);
         assert_eq!(out, b"{ \"t\":[{\"id\":\"b\"}]}");

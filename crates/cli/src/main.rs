@@ -51,7 +51,9 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
         let a = &args[i];
         let mut value = |name: &str| -> Result<String, String> {
             i += 1;
-            args.get(i).cloned().ok_or_else(|| format!("{name} needs a value"))
+            args.get(i)
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
         };
         match a.as_str() {
             "--rules" | "-r" => {
@@ -117,7 +119,10 @@ fn cmd_check(o: &Opts) -> Result<ExitCode, String> {
             "loaded": loaded.set.len(),
             "rejected": loaded.rejected.iter().map(error_json).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
+        );
     } else {
         for e in &loaded.rejected {
             println!("{e}");
@@ -129,14 +134,19 @@ fn cmd_check(o: &Opts) -> Result<ExitCode, String> {
             loaded.rejected.len()
         );
     }
-    Ok(if loaded.rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if loaded.rejected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn cmd_tag(o: &Opts) -> Result<ExitCode, String> {
     if o.positional.len() > 1 {
         return Err("tag takes at most one input FILE".into());
     }
-    let Loaded { set, rejected, .. } = load(&o.rules, pipeline(o)?, &load_opts(o)?).map_err(|e| e.to_string())?;
+    let Loaded { set, rejected, .. } =
+        load(&o.rules, pipeline(o)?, &load_opts(o)?).map_err(|e| e.to_string())?;
     for e in &rejected {
         print_error(e);
     }
@@ -158,7 +168,9 @@ fn cmd_tag(o: &Opts) -> Result<ExitCode, String> {
     let mut per_rule = vec![0u64; set.len()];
     loop {
         line.clear();
-        let n = reader.read_until(b'\n', &mut line).map_err(|e| format!("read: {e}"))?;
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| format!("read: {e}"))?;
         if n == 0 {
             break;
         }
@@ -180,7 +192,8 @@ fn cmd_tag(o: &Opts) -> Result<ExitCode, String> {
                 out.write_all(body)
             }
         };
-        io.and_then(|_| out.write_all(b"\n")).map_err(|e| format!("write: {e}"))?;
+        io.and_then(|_| out.write_all(b"\n"))
+            .map_err(|e| format!("write: {e}"))?;
     }
     out.flush().map_err(|e| format!("write: {e}"))?;
     eprintln!(
@@ -189,7 +202,12 @@ fn cmd_tag(o: &Opts) -> Result<ExitCode, String> {
         rejected.len()
     );
     if o.stats {
-        let mut top: Vec<(u64, usize)> = per_rule.iter().enumerate().filter(|(_, c)| **c > 0).map(|(i, c)| (*c, i)).collect();
+        let mut top: Vec<(u64, usize)> = per_rule
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, c)| (*c, i))
+            .collect();
         top.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         for (c, i) in top {
             let info = set.info(i);

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use regex_automata::meta::Regex;
 use regex_automata::util::syntax;
-use sigmatag_rule::{Alternative, Condition, FieldTest, Modifier, Quantifier, Rule, RuleError, Value};
+use sigmatag_rule::{
+    Alternative, Condition, FieldTest, Modifier, Quantifier, Rule, RuleError, Value,
+};
 
 use crate::fold::fold_string;
 use crate::pattern::{has_wildcards, parse_wildcards, BytePattern, Piece};
@@ -34,21 +36,46 @@ pub(crate) enum RefMode {
 #[derive(Debug, Clone)]
 pub(crate) enum ValueMatcher {
     /// Any of these patterns on the value's text (folded unless `cased`).
-    Text { pats: Vec<BytePattern>, cased: bool },
-    Int { value: i64, text: Box<[u8]> },
+    Text {
+        pats: Vec<BytePattern>,
+        cased: bool,
+    },
+    Int {
+        value: i64,
+        text: Box<[u8]>,
+    },
     Float(f64),
-    Bool(bool),
+    Bool {
+        value: bool,
+        cased: bool,
+    },
     Null,
     Regex(u32),
     Cidr(values::Cidr),
-    Cmp { op: CmpOp, rhs: f64, part: Option<TimePart> },
-    FieldRef { slot: u32, mode: RefMode, cased: bool },
+    Cmp {
+        op: CmpOp,
+        rhs: values::Num,
+        part: Option<TimePart>,
+    },
+    FieldRef {
+        slot: u32,
+        mode: RefMode,
+        cased: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
 pub(crate) enum Test {
-    Values { slot: u32, matchers: Vec<ValueMatcher>, all: bool, neq: bool },
-    Exists { slot: u32, expect: bool },
+    Values {
+        slot: u32,
+        matchers: Vec<ValueMatcher>,
+        all: bool,
+        neq: bool,
+    },
+    Exists {
+        slot: u32,
+        expect: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -215,7 +242,12 @@ impl Shared {
         Ok(self.regexes.len() as u32 - 1)
     }
 
-    fn logsource_cond(&mut self, entry: usize, alt: usize, v: &Variant) -> Result<Option<u32>, String> {
+    fn logsource_cond(
+        &mut self,
+        entry: usize,
+        alt: usize,
+        v: &Variant,
+    ) -> Result<Option<u32>, String> {
         if v.conditions.is_empty() {
             return Ok(None);
         }
@@ -239,7 +271,11 @@ impl Shared {
     }
 
     /// Compiles one field test (or field-less keyword test).
-    pub fn compile_test(&mut self, t: &FieldTest, rename: &HashMap<String, String>) -> Result<u32, String> {
+    pub fn compile_test(
+        &mut self,
+        t: &FieldTest,
+        rename: &HashMap<String, String>,
+    ) -> Result<u32, String> {
         let slot = match &t.field {
             Some(f) => self.field_slot(f, rename),
             None => self.all_slot(),
@@ -252,7 +288,12 @@ impl Shared {
         Ok(self.add_test(key, test))
     }
 
-    fn build_test(&mut self, t: &FieldTest, slot: u32, rename: &HashMap<String, String>) -> Result<Test, String> {
+    fn build_test(
+        &mut self,
+        t: &FieldTest,
+        slot: u32,
+        rename: &HashMap<String, String>,
+    ) -> Result<Test, String> {
         use Modifier::*;
         let has = |m| t.has(m);
         if has(Exists) {
@@ -290,29 +331,48 @@ impl Shared {
         };
         for v in &t.values {
             let m = if has(FieldRef) {
-                let Value::Str(other) = v else { return Err("fieldref needs a field name".into()) };
+                let Value::Str(other) = v else {
+                    return Err("fieldref needs a field name".into());
+                };
                 let other_slot = self.field_slot(other, rename);
-                ValueMatcher::FieldRef { slot: other_slot, mode, cased }
+                ValueMatcher::FieldRef {
+                    slot: other_slot,
+                    mode,
+                    cased,
+                }
             } else if has(Re) {
-                let Value::Str(p) = v else { return Err("'re' needs a string".into()) };
-                ValueMatcher::Regex(self.add_regex(p, has(ReIgnoreCase), has(ReMultiLine), has(ReDotAll))?)
+                let Value::Str(p) = v else {
+                    return Err("'re' needs a string".into());
+                };
+                ValueMatcher::Regex(self.add_regex(
+                    p,
+                    has(ReIgnoreCase),
+                    has(ReMultiLine),
+                    has(ReDotAll),
+                )?)
             } else if has(Cidr) {
-                let Value::Str(p) = v else { return Err("'cidr' needs a string".into()) };
+                let Value::Str(p) = v else {
+                    return Err("'cidr' needs a string".into());
+                };
                 ValueMatcher::Cidr(values::Cidr::parse(p)?)
             } else if compare.is_some() || part.is_some() {
                 let rhs = match v {
-                    Value::Int(i) => *i as f64,
-                    Value::Float(f) => *f,
+                    Value::Int(i) => values::Num::Int(*i as i128),
+                    Value::Float(f) => values::Num::Float(*f),
                     _ => return Err("numeric modifiers need a number".into()),
                 };
-                ValueMatcher::Cmp { op: compare.unwrap_or(CmpOp::Eq), rhs, part }
+                ValueMatcher::Cmp {
+                    op: compare.unwrap_or(CmpOp::Eq),
+                    rhs,
+                    part,
+                }
             } else {
                 let stringy = t.modifiers.iter().any(|m| {
                     matches!(m, Contains | StartsWith | EndsWith | Windash) || m.is_encoding()
                 });
                 match v {
                     Value::Null => ValueMatcher::Null,
-                    Value::Bool(b) if !stringy => ValueMatcher::Bool(*b),
+                    Value::Bool(b) if !stringy => ValueMatcher::Bool { value: *b, cased },
                     Value::Int(i) if !stringy => ValueMatcher::Int {
                         value: *i,
                         text: i.to_string().into_bytes().into_boxed_slice(),
@@ -323,12 +383,24 @@ impl Shared {
             };
             matchers.push(m);
         }
-        Ok(Test::Values { slot, matchers, all, neq })
+        Ok(Test::Values {
+            slot,
+            matchers,
+            all,
+            neq,
+        })
     }
 
-    fn text_matcher(&mut self, t: &FieldTest, value: &str, cased: bool) -> Result<ValueMatcher, String> {
+    fn text_matcher(
+        &mut self,
+        t: &FieldTest,
+        value: &str,
+        cased: bool,
+    ) -> Result<ValueMatcher, String> {
         use Modifier::*;
-        let (start_star, end_star) = if t.has(Contains) || t.field.is_none() && !t.has(StartsWith) && !t.has(EndsWith) && !t.has(Re) {
+        let (start_star, end_star) = if t.has(Contains)
+            || t.field.is_none() && !t.has(StartsWith) && !t.has(EndsWith) && !t.has(Re)
+        {
             // Field-less tests without a position modifier search like keywords.
             (true, true)
         } else if t.has(StartsWith) {
@@ -338,7 +410,11 @@ impl Shared {
         } else {
             (false, false)
         };
-        let variants = if t.has(Windash) { values::windash(value)? } else { vec![value.to_string()] };
+        let variants = if t.has(Windash) {
+            values::windash(value)?
+        } else {
+            vec![value.to_string()]
+        };
         let encoded = t.modifiers.iter().any(|m| m.is_encoding());
         let mut pats = Vec::new();
         if encoded {
@@ -356,13 +432,27 @@ impl Shared {
                 let mut bytes_variants: Vec<Vec<u8>> = vec![lit.into_bytes()];
                 for m in &t.modifiers {
                     bytes_variants = match m {
-                        Utf16le => bytes_variants.iter().map(|b| values::utf16le(&String::from_utf8_lossy(b))).collect(),
-                        Utf16be => bytes_variants.iter().map(|b| values::utf16be(&String::from_utf8_lossy(b))).collect(),
-                        Utf16 => bytes_variants.iter().map(|b| values::utf16bom(&String::from_utf8_lossy(b))).collect(),
-                        Base64 => bytes_variants.iter().map(|b| values::base64(b).into_bytes()).collect(),
+                        Utf16le => bytes_variants
+                            .iter()
+                            .map(|b| values::utf16le(&String::from_utf8_lossy(b)))
+                            .collect(),
+                        Utf16be => bytes_variants
+                            .iter()
+                            .map(|b| values::utf16be(&String::from_utf8_lossy(b)))
+                            .collect(),
+                        Utf16 => bytes_variants
+                            .iter()
+                            .map(|b| values::utf16bom(&String::from_utf8_lossy(b)))
+                            .collect(),
+                        Base64 => bytes_variants
+                            .iter()
+                            .map(|b| values::base64(b).into_bytes())
+                            .collect(),
                         Base64Offset => bytes_variants
                             .iter()
-                            .flat_map(|b| values::base64offset(b).into_iter().map(String::into_bytes))
+                            .flat_map(|b| {
+                                values::base64offset(b).into_iter().map(String::into_bytes)
+                            })
                             .collect(),
                         _ => bytes_variants,
                     };
@@ -380,7 +470,9 @@ impl Shared {
             }
             for p in parse_wildcards(v) {
                 match p {
-                    Piece::Lit(s) => pieces.push(Piece::Lit(if cased { s } else { fold_string(&s) })),
+                    Piece::Lit(s) => {
+                        pieces.push(Piece::Lit(if cased { s } else { fold_string(&s) }))
+                    }
                     Piece::Star if pieces.last() == Some(&Piece::Star) => {}
                     other => pieces.push(other),
                 }
@@ -405,8 +497,16 @@ fn compile_cond(c: &Condition, names: &[String]) -> Result<Cond, String> {
     Ok(match c {
         Condition::Id(n) => Cond::Id(idx(n)?),
         Condition::Not(inner) => Cond::Not(Box::new(compile_cond(inner, names)?)),
-        Condition::And(xs) => Cond::And(xs.iter().map(|x| compile_cond(x, names)).collect::<Result<_, _>>()?),
-        Condition::Or(xs) => Cond::Or(xs.iter().map(|x| compile_cond(x, names)).collect::<Result<_, _>>()?),
+        Condition::And(xs) => Cond::And(
+            xs.iter()
+                .map(|x| compile_cond(x, names))
+                .collect::<Result<_, _>>()?,
+        ),
+        Condition::Or(xs) => Cond::Or(
+            xs.iter()
+                .map(|x| compile_cond(x, names))
+                .collect::<Result<_, _>>()?,
+        ),
         Condition::Of { quantifier, ids } => {
             let ids = ids.iter().map(idx).collect::<Result<Vec<_>, _>>()?;
             match quantifier {
@@ -417,7 +517,12 @@ fn compile_cond(c: &Condition, names: &[String]) -> Result<Cond, String> {
     })
 }
 
-fn rule_error(rule: &Rule, loc: sigmatag_rule::Location, path: String, reason: String) -> RuleError {
+fn rule_error(
+    rule: &Rule,
+    loc: sigmatag_rule::Location,
+    path: String,
+    reason: String,
+) -> RuleError {
     RuleError {
         source: rule.source.clone(),
         rule_id: Some(rule.id.clone()).filter(|s| !s.is_empty()),
@@ -435,18 +540,24 @@ pub(crate) fn compile_rule(shared: &mut Shared, rule: &Rule) -> Result<CompiledR
     if shared.pipeline.logsources.is_empty() {
         variant_list.push((None, HashMap::new()));
     } else {
-        let entry_idx = shared
-            .pipeline
-            .logsources
-            .iter()
-            .position(|e| shared.pipeline.logsource_entry(&rule.logsource).is_some_and(|x| std::ptr::eq(x, e)));
+        let entry_idx = shared.pipeline.logsources.iter().position(|e| {
+            shared
+                .pipeline
+                .logsource_entry(&rule.logsource)
+                .is_some_and(|x| std::ptr::eq(x, e))
+        });
         match entry_idx {
             Some(ei) => {
                 let variants = shared.pipeline.logsources[ei].when.clone();
                 for (ai, v) in variants.iter().enumerate() {
-                    let cond = shared
-                        .logsource_cond(ei, ai, v)
-                        .map_err(|e| rule_error(rule, Default::default(), "logsource".into(), format!("mapping condition: {e}")))?;
+                    let cond = shared.logsource_cond(ei, ai, v).map_err(|e| {
+                        rule_error(
+                            rule,
+                            Default::default(),
+                            "logsource".into(),
+                            format!("mapping condition: {e}"),
+                        )
+                    })?;
                     variant_list.push((cond, v.rename.clone()));
                 }
             }
@@ -470,7 +581,12 @@ pub(crate) fn compile_rule(shared: &mut Shared, rule: &Rule) -> Result<CompiledR
             },
         }
     }
-    let names: Vec<String> = rule.detection.search_ids.iter().map(|s| s.name.clone()).collect();
+    let names: Vec<String> = rule
+        .detection
+        .search_ids
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
     let cond = compile_cond(&rule.detection.condition, &names)
         .map_err(|e| rule_error(rule, Default::default(), "detection.condition".into(), e))?;
     let mut variants = Vec::new();
@@ -488,7 +604,10 @@ pub(crate) fn compile_rule(shared: &mut Shared, rule: &Rule) -> Result<CompiledR
                                     "detection.{}.{}{}",
                                     sid.name,
                                     t.field.as_deref().unwrap_or(""),
-                                    t.modifiers.iter().map(|m| format!("|{m:?}").to_lowercase()).collect::<String>()
+                                    t.modifiers
+                                        .iter()
+                                        .map(|m| format!("|{m:?}").to_lowercase())
+                                        .collect::<String>()
                                 );
                                 rule_error(rule, t.loc, key, e)
                             })?;
@@ -503,16 +622,22 @@ pub(crate) fn compile_rule(shared: &mut Shared, rule: &Rule) -> Result<CompiledR
                             values: vec![Value::Str(v.to_text())],
                             loc: sid.loc,
                         };
-                        let id = shared
-                            .compile_test(&ft, &rename)
-                            .map_err(|e| rule_error(rule, sid.loc, format!("detection.{}", sid.name), e))?;
+                        let id = shared.compile_test(&ft, &rename).map_err(|e| {
+                            rule_error(rule, sid.loc, format!("detection.{}", sid.name), e)
+                        })?;
                         alts.push(vec![id]);
                     }
                 }
             }
             searches.push(Search { alts });
         }
-        variants.push((lc, CompiledDetection { searches, cond: cond.clone() }));
+        variants.push((
+            lc,
+            CompiledDetection {
+                searches,
+                cond: cond.clone(),
+            },
+        ));
     }
     Ok(CompiledRule { variants })
 }

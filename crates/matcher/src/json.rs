@@ -19,7 +19,11 @@ impl Record for JsonBytes<'_> {
             message: "invalid UTF-8",
             offset: e.valid_up_to(),
         })?;
-        let mut r = Reader { s: text, b: self.0, i: 0 };
+        let mut r = Reader {
+            s: text,
+            b: self.0,
+            i: 0,
+        };
         r.ws();
         if r.peek() != Some(b'{') {
             return Err(r.err("record is not a JSON object"));
@@ -388,7 +392,8 @@ mod tests {
     #[test]
     fn walks_and_skips() {
         assert_eq!(
-            walk(r#" {"a": [1, "x\u00e9", null], "skip": {"b": [true]}, "c": {"d": false}} "#).unwrap(),
+            walk(r#" {"a": [1, "x\u00e9", null], "skip": {"b": [true]}, "c": {"d": false}} "#)
+                .unwrap(),
             "{ k:a [ n:1 e:xé null ] / k:skip k:c { k:d false / } / }"
         );
     }
@@ -403,13 +408,28 @@ mod tests {
     #[test]
     fn rejects_malformed() {
         for bad in [
-            "", "[]", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{\"a\":01}", "{\"a\":NaN}",
-            "{\"a\":\"\\x\"}", "{\"a\":\"\u{1}\"}", "{} x", "{\"a\":tru}", "{\"skip\":[1,]}",
-            "{\"a\":1.}", "{\"a\":-}", "{\"a\":\"\\u12\"}",
+            "",
+            "[]",
+            "{",
+            "{\"a\"}",
+            "{\"a\":}",
+            "{\"a\":1,}",
+            "{\"a\":01}",
+            "{\"a\":NaN}",
+            "{\"a\":\"\\x\"}",
+            "{\"a\":\"\u{1}\"}",
+            "{} x",
+            "{\"a\":tru}",
+            "{\"skip\":[1,]}",
+            "{\"a\":1.}",
+            "{\"a\":-}",
+            "{\"a\":\"\\u12\"}",
         ] {
             assert!(walk(bad).is_err(), "accepted {bad:?}");
         }
-        assert!(JsonBytes(b"{\"a\":\"\xff\"}").walk(&mut Collect::default()).is_err());
+        assert!(JsonBytes(b"{\"a\":\"\xff\"}")
+            .walk(&mut Collect::default())
+            .is_err());
         let deep = format!("{{\"a\":{}1{}}}", "[".repeat(200), "]".repeat(200));
         assert!(walk(&deep).is_err());
     }

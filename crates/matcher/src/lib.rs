@@ -159,7 +159,12 @@ impl RuleSet {
             slot_head: vec![NONE; self.shared.slot_count as usize],
             arena: Vec::with_capacity(64 * 1024),
             cond_state: vec![0; self.shared.conds.len()],
-            caches: self.shared.regexes.iter().map(|r| r.create_cache()).collect(),
+            caches: self
+                .shared
+                .regexes
+                .iter()
+                .map(|r| r.create_cache())
+                .collect(),
             matched: Vec::with_capacity(self.rules.len().min(1024)),
         }
     }
@@ -234,7 +239,9 @@ impl RuleSet {
             1 => true,
             2 => false,
             _ => {
-                let ok = self.shared.conds[c as usize].iter().all(|t| self.eval_test(*t, s));
+                let ok = self.shared.conds[c as usize]
+                    .iter()
+                    .all(|t| self.eval_test(*t, s));
                 s.cond_state[c as usize] = if ok { 1 } else { 2 };
                 ok
             }
@@ -279,13 +286,12 @@ impl RuleSet {
                 all,
                 neq,
             } => {
-                if *neq {
-                    !matchers.iter().any(|m| self.eval_matcher(*slot, m, s))
-                } else if *all {
+                let held = if *all {
                     matchers.iter().all(|m| self.eval_matcher(*slot, m, s))
                 } else {
                     matchers.iter().any(|m| self.eval_matcher(*slot, m, s))
-                }
+                };
+                held != *neq
             }
         }
     }
@@ -329,13 +335,22 @@ impl RuleSet {
                 _ => false,
             },
             ValueMatcher::Float(f) => match v.kind {
-                Kind::Num | Kind::Str => as_str(raw).and_then(values::parse_number) == Some(*f),
+                Kind::Num | Kind::Str => {
+                    as_str(raw)
+                        .and_then(values::parse_num)
+                        .and_then(|n| values::cmp_num(n, values::Num::Float(*f)))
+                        == Some(std::cmp::Ordering::Equal)
+                }
                 _ => false,
             },
-            ValueMatcher::Bool(b) => match v.kind {
+            ValueMatcher::Bool { value, cased } => match v.kind {
                 Kind::Bool | Kind::Str => {
-                    let folded = &s.arena[v.folded.0 as usize..v.folded.1 as usize];
-                    folded == if *b { &b"true"[..] } else { &b"false"[..] }
+                    let text = if *cased {
+                        raw
+                    } else {
+                        &s.arena[v.folded.0 as usize..v.folded.1 as usize]
+                    };
+                    text == if *value { &b"true"[..] } else { &b"false"[..] }
                 }
                 _ => false,
             },
@@ -345,35 +360,40 @@ impl RuleSet {
                 }
                 let re = &self.shared.regexes[*i as usize];
                 let input = Input::new(raw).earliest(true);
-                re.search_half_with(&mut s.caches[*i as usize], &input).is_some()
+                re.search_half_with(&mut s.caches[*i as usize], &input)
+                    .is_some()
             }
             ValueMatcher::Cidr(net) => {
                 v.kind == Kind::Str
                     && as_str(raw)
-                        .and_then(|t| t.trim().parse::<std::net::IpAddr>().ok())
+                        .and_then(|t| t.parse::<std::net::IpAddr>().ok())
                         .is_some_and(|ip| net.contains(ip))
             }
             ValueMatcher::Cmp { op, rhs, part } => {
                 if !matches!(v.kind, Kind::Num | Kind::Str) {
                     return false;
                 }
-                let Some(text) = as_str(raw) else { return false };
+                let Some(text) = as_str(raw) else {
+                    return false;
+                };
                 let lhs = match part {
                     Some(p) => match values::time_part(text, *p) {
-                        Some(x) => x as f64,
-                        None => return false,
+                        Some(x) if v.kind == Kind::Str => values::Num::Int(x as i128),
+                        _ => return false,
                     },
-                    None => match values::parse_number(text) {
+                    None => match values::parse_num(text) {
                         Some(x) => x,
                         None => return false,
                     },
                 };
-                match op {
-                    CmpOp::Eq => lhs == *rhs,
-                    CmpOp::Lt => lhs < *rhs,
-                    CmpOp::Lte => lhs <= *rhs,
-                    CmpOp::Gt => lhs > *rhs,
-                    CmpOp::Gte => lhs >= *rhs,
+                use std::cmp::Ordering::*;
+                match (values::cmp_num(lhs, *rhs), op) {
+                    (None, _) => false,
+                    (Some(o), CmpOp::Eq) => o == Equal,
+                    (Some(o), CmpOp::Lt) => o == Less,
+                    (Some(o), CmpOp::Lte) => o != Greater,
+                    (Some(o), CmpOp::Gt) => o == Greater,
+                    (Some(o), CmpOp::Gte) => o != Less,
                 }
             }
             ValueMatcher::FieldRef { slot, mode, cased } => {
@@ -412,11 +432,10 @@ fn as_str(b: &[u8]) -> Option<&str> {
 }
 
 fn num_text_eq_int(text: &[u8], n: i64) -> bool {
-    let Some(t) = as_str(text) else { return false };
-    if let Ok(i) = t.parse::<i64>() {
-        return i == n;
-    }
-    values::parse_number(t) == Some(n as f64)
+    as_str(text)
+        .and_then(values::parse_num)
+        .and_then(|x| values::cmp_num(x, values::Num::Int(n as i128)))
+        == Some(std::cmp::Ordering::Equal)
 }
 
 struct Extractor<'a> {
@@ -436,13 +455,17 @@ impl Extractor<'_> {
     fn push_val(&mut self, kind: Kind, text: Option<Text<'_>>) {
         let set = self.set;
         let in_array = self.s.in_array.last().copied().unwrap_or(false);
-        let all_slot = if self.depth > 0 { set.shared.all_slot } else { None };
+        let all_slot = if self.depth > 0 {
+            set.shared.all_slot
+        } else {
+            None
+        };
         let frame_has_slots = self
             .top()
             .iter()
             .any(|n| !set.shared.trie[*n as usize].slots.is_empty());
         let is_leaf = matches!(kind, Kind::Str | Kind::Num | Kind::Bool);
-        if !frame_has_slots && !(all_slot.is_some() && is_leaf) {
+        if !(frame_has_slots || all_slot.is_some() && is_leaf) {
             return;
         }
         // Copy raw and folded text once.
@@ -455,7 +478,8 @@ impl Extractor<'_> {
         }
         let raw_end = s.arena.len() as u32;
         s.tmp.clear();
-        s.tmp.extend_from_slice(&s.arena[raw_start as usize..raw_end as usize]);
+        s.tmp
+            .extend_from_slice(&s.arena[raw_start as usize..raw_end as usize]);
         if let Ok(t) = std::str::from_utf8(&s.tmp) {
             fold::fold_into(t, &mut s.arena);
         }
@@ -500,7 +524,9 @@ impl Visitor for Extractor<'_> {
             Text::Plain(k) => s.tmp.extend_from_slice(k.as_bytes()),
             Text::JsonEscaped(b) => json::unescape_into(b, &mut s.tmp),
         }
-        if set.shared.pipeline.key_compare == pipeline::KeyCompare::StripSpaces && s.tmp.contains(&b' ') {
+        if set.shared.pipeline.key_compare == pipeline::KeyCompare::StripSpaces
+            && s.tmp.contains(&b' ')
+        {
             s.tmp.retain(|b| *b != b' ');
         }
         let new_start = s.frames.len() as u32;
@@ -548,7 +574,10 @@ impl Visitor for Extractor<'_> {
         }
         match value {
             Scalar::Null => self.push_val(Kind::Null, None),
-            Scalar::Bool(b) => self.push_val(Kind::Bool, Some(Text::Plain(if b { "true" } else { "false" }))),
+            Scalar::Bool(b) => self.push_val(
+                Kind::Bool,
+                Some(Text::Plain(if b { "true" } else { "false" })),
+            ),
             Scalar::Number(n) => self.push_val(Kind::Num, Some(Text::Plain(n))),
             Scalar::Str(t) => self.push_val(Kind::Str, Some(t)),
         }

@@ -52,7 +52,9 @@ pub fn parse_wildcards(s: &str) -> Vec<Piece> {
 
 /// True when the value uses an unescaped `*` or `?`.
 pub fn has_wildcards(s: &str) -> bool {
-    parse_wildcards(s).iter().any(|p| !matches!(p, Piece::Lit(_)))
+    parse_wildcards(s)
+        .iter()
+        .any(|p| !matches!(p, Piece::Lit(_)))
 }
 
 /// A piece of a glob segment.
@@ -74,7 +76,7 @@ pub enum BytePattern {
     /// The value ends with these bytes.
     Suffix(Box<[u8]>),
     /// The value contains these bytes.
-    Contains(memmem::Finder<'static>),
+    Contains(Box<memmem::Finder<'static>>),
     /// Anything else: `*`-separated segments, each of literals and `?`.
     Glob {
         /// Segments between stars.
@@ -96,7 +98,7 @@ impl BytePattern {
                 _ => None,
             })
             .collect();
-        let has_one = pieces.iter().any(|p| *p == Piece::One);
+        let has_one = pieces.contains(&Piece::One);
         let stars = pieces.iter().filter(|p| **p == Piece::Star).count();
         let star_start = pieces.first() == Some(&Piece::Star);
         let star_end = pieces.last() == Some(&Piece::Star) && !pieces.is_empty();
@@ -109,7 +111,9 @@ impl BytePattern {
                 (1, 1, false, true) => return BytePattern::Prefix(bytes(lits[0])),
                 (1, 1, true, false) => return BytePattern::Suffix(bytes(lits[0])),
                 (2, 1, true, true) => {
-                    return BytePattern::Contains(memmem::Finder::new(lits[0].as_bytes()).into_owned())
+                    return BytePattern::Contains(Box::new(
+                        memmem::Finder::new(lits[0].as_bytes()).into_owned(),
+                    ))
                 }
                 _ => {}
             }
@@ -145,7 +149,9 @@ impl BytePattern {
             (true, true) => BytePattern::Exact(b),
             (true, false) => BytePattern::Prefix(b),
             (false, true) => BytePattern::Suffix(b),
-            (false, false) => BytePattern::Contains(memmem::Finder::new(bytes).into_owned()),
+            (false, false) => {
+                BytePattern::Contains(Box::new(memmem::Finder::new(bytes).into_owned()))
+            }
         }
     }
 
@@ -182,7 +188,7 @@ fn seg_at(seg: &[SegPiece], hay: &[u8], at: usize) -> Option<usize> {
     for p in seg {
         match p {
             SegPiece::Lit(l) => {
-                if hay.len() < i + l.len() || &hay[i..i + l.len()] != &l[..] {
+                if hay.len() < i + l.len() || hay[i..i + l.len()] != l[..] {
                     return None;
                 }
                 i += l.len();
@@ -212,7 +218,7 @@ fn glob_match(segs: &[Vec<SegPiece>], star_start: bool, star_end: bool, hay: &[u
     }
     let mut pos = 0;
     let mut end = hay.len();
-    let mut middle = &segs[..];
+    let mut middle = segs;
     if !star_start {
         match seg_at(&segs[0], hay, 0) {
             Some(e) => pos = e,
@@ -221,7 +227,9 @@ fn glob_match(segs: &[Vec<SegPiece>], star_start: bool, star_end: bool, hay: &[u
         middle = &middle[1..];
     }
     if !star_end {
-        let (last, rest) = middle.split_last().expect("a last segment when not star_end");
+        let (last, rest) = middle
+            .split_last()
+            .expect("a last segment when not star_end");
         // The last segment must end exactly at the end: find its rightmost-possible start
         // that is not before `pos`.
         let mut found = None;
@@ -280,19 +288,31 @@ mod tests {
     #[test]
     fn escaping_table() {
         // Plain backslash, single or double.
-        assert_eq!(parse_wildcards(r"C:\Windows"), vec![Piece::Lit(r"C:\Windows".into())]);
-        assert_eq!(parse_wildcards(r"C:\\Windows"), vec![Piece::Lit(r"C:\Windows".into())]);
+        assert_eq!(
+            parse_wildcards(r"C:\Windows"),
+            vec![Piece::Lit(r"C:\Windows".into())]
+        );
+        assert_eq!(
+            parse_wildcards(r"C:\\Windows"),
+            vec![Piece::Lit(r"C:\Windows".into())]
+        );
         // Escaped wildcards.
         assert_eq!(parse_wildcards(r"a\*b\?"), vec![Piece::Lit("a*b?".into())]);
         // Backslash then wildcard.
-        assert_eq!(parse_wildcards(r"a\\*"), vec![Piece::Lit(r"a\".into()), Piece::Star]);
+        assert_eq!(
+            parse_wildcards(r"a\\*"),
+            vec![Piece::Lit(r"a\".into()), Piece::Star]
+        );
         // Backslash and literal wildcard.
         assert_eq!(parse_wildcards(r"a\\\*"), vec![Piece::Lit(r"a\*".into())]);
         // Three or four backslashes: a double backslash.
         assert_eq!(parse_wildcards(r"a\\\\b"), vec![Piece::Lit(r"a\\b".into())]);
         assert_eq!(parse_wildcards(r"a\\\b"), vec![Piece::Lit(r"a\\b".into())]);
         // Trailing backslash.
-        assert_eq!(parse_wildcards(r"\Temp\"), vec![Piece::Lit(r"\Temp\".into())]);
+        assert_eq!(
+            parse_wildcards(r"\Temp\"),
+            vec![Piece::Lit(r"\Temp\".into())]
+        );
     }
 
     #[test]

@@ -139,7 +139,9 @@ impl Pipeline {
         match name {
             "flat" | "none" => Ok(Pipeline::flat()),
             "evtx" => Pipeline::from_yaml(include_str!("../presets/evtx.yml")),
-            "ecs-windows" | "ecs" => Pipeline::from_yaml(include_str!("../presets/ecs-windows.yml")),
+            "ecs-windows" | "ecs" => {
+                Pipeline::from_yaml(include_str!("../presets/ecs-windows.yml"))
+            }
             _ => Err(format!(
                 "unknown mapping '{name}' (built in: {}; or give a pipeline YAML file)",
                 PRESETS.join(", ")
@@ -152,18 +154,31 @@ impl Pipeline {
         let docs = parse_documents(text).map_err(|e| format!("{}: {}", e.loc, e.message))?;
         let doc = docs.first().ok_or("empty pipeline file")?;
         let err = |n: &Node, m: &str| format!("{}: {m}", n.loc);
-        let text_of = |n: &Node| n.as_str().map(str::to_string).ok_or_else(|| err(n, "expected text"));
+        let text_of = |n: &Node| {
+            n.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| err(n, "expected text"))
+        };
         let list_of = |n: &Node| -> Result<Vec<String>, String> {
             match &n.kind {
                 NodeKind::Seq(items) => items.iter().map(text_of).collect(),
                 _ => Ok(vec![text_of(n)?]),
             }
         };
-        let name = doc.get("name").map(text_of).transpose()?.unwrap_or_else(|| "custom".into());
+        let name = doc
+            .get("name")
+            .map(text_of)
+            .transpose()?
+            .unwrap_or_else(|| "custom".into());
         let key_compare = match doc.get("key_compare").and_then(|n| n.as_str()) {
             None | Some("exact") => KeyCompare::Exact,
             Some("strip_spaces") => KeyCompare::StripSpaces,
-            Some(_) => return Err(err(doc.get("key_compare").expect("present"), "key_compare: exact or strip_spaces")),
+            Some(_) => {
+                return Err(err(
+                    doc.get("key_compare").expect("present"),
+                    "key_compare: exact or strip_spaces",
+                ))
+            }
         };
         let default_paths = match doc.get("default_paths") {
             Some(n) => list_of(n)?.iter().map(|t| parse_template(t)).collect(),
@@ -185,7 +200,9 @@ impl Pipeline {
                 return Err(err(n, "logsources must be a list"));
             };
             for it in items {
-                let ls = it.get("logsource").ok_or_else(|| err(it, "entry without 'logsource'"))?;
+                let ls = it
+                    .get("logsource")
+                    .ok_or_else(|| err(it, "entry without 'logsource'"))?;
                 let get = |k: &str| ls.get(k).map(text_of).transpose();
                 let mut when = Vec::new();
                 if let Some(w) = it.get("when") {
@@ -198,7 +215,9 @@ impl Pipeline {
                             if let NodeKind::Map(entries) = &c.kind {
                                 for (k, v) in entries {
                                     let vals = match &v.kind {
-                                        NodeKind::Seq(xs) => xs.iter().filter_map(scalar_value).collect(),
+                                        NodeKind::Seq(xs) => {
+                                            xs.iter().filter_map(scalar_value).collect()
+                                        }
                                         _ => scalar_value(v).into_iter().collect(),
                                     };
                                     conditions.push((text_of(k)?, vals));
@@ -231,7 +250,12 @@ impl Pipeline {
         let unmatched = match doc.get("unmatched").and_then(|n| n.as_str()) {
             None | Some("reject") => Unmatched::Reject,
             Some("all") => Unmatched::All,
-            Some(_) => return Err(err(doc.get("unmatched").expect("present"), "unmatched: reject or all")),
+            Some(_) => {
+                return Err(err(
+                    doc.get("unmatched").expect("present"),
+                    "unmatched: reject or all",
+                ))
+            }
         };
         Ok(Pipeline {
             name,
@@ -254,7 +278,9 @@ impl Pipeline {
             }
         }
         self.logsources.iter().find(|e| {
-            fits(&e.product, &ls.product) && fits(&e.category, &ls.category) && fits(&e.service, &ls.service)
+            fits(&e.product, &ls.product)
+                && fits(&e.category, &ls.category)
+                && fits(&e.service, &ls.service)
         })
     }
 
@@ -267,7 +293,9 @@ impl Pipeline {
             let mut partial: Vec<Path> = vec![Vec::new()];
             for seg in t {
                 match seg {
-                    TplSeg::Key(k) => partial.iter_mut().for_each(|p| p.push(Segment::Key(k.clone()))),
+                    TplSeg::Key(k) => partial
+                        .iter_mut()
+                        .for_each(|p| p.push(Segment::Key(k.clone()))),
                     TplSeg::Any => partial.iter_mut().for_each(|p| p.push(Segment::Any)),
                     TplSeg::Field => {
                         let mut next = Vec::new();

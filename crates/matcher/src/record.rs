@@ -83,7 +83,10 @@ mod serde_impl {
             Value::Bool(b) => vis.scalar(Scalar::Bool(*b)),
             Value::Number(n) => {
                 // Number's Display writes into a stack buffer: no heap.
-                let mut buf = NumBuf { buf: [0; 64], len: 0 };
+                let mut buf = NumBuf {
+                    buf: [0; 64],
+                    len: 0,
+                };
                 use std::fmt::Write;
                 let _ = write!(buf, "{n}");
                 vis.scalar(Scalar::Number(buf.as_str()))

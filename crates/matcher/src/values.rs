@@ -2,6 +2,7 @@
 //! parsers (CIDR, numbers, timestamps) the matchers need. All of this runs at load, except the
 //! parsers, which run on record values and never allocate.
 
+use std::cmp::Ordering;
 use std::net::IpAddr;
 
 const DASHES: [char; 5] = ['-', '/', '–', '—', '―'];
@@ -68,12 +69,24 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 pub fn base64(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = ((b[0] as u32) << 16) | ((b[1] as u32) << 8) | b[2] as u32;
         out.push(B64[(n >> 18) as usize & 63] as char);
         out.push(B64[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 { B64[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if chunk.len() > 2 { B64[n as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 1 {
+            B64[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            B64[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     out
 }
@@ -90,7 +103,9 @@ pub fn base64offset(data: &[u8]) -> Vec<String> {
             let enc = base64(&shifted);
             let cut = END[(data.len() + i) % 3];
             let end = enc.len().saturating_sub(cut);
-            enc.get(START[i]..end.max(START[i])).unwrap_or("").to_string()
+            enc.get(START[i]..end.max(START[i]))
+                .unwrap_or("")
+                .to_string()
         })
         .collect()
 }
@@ -109,10 +124,16 @@ impl Cidr {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr: IpAddr = a.trim().parse().map_err(|_| format!("'{s}' is not an IP network"))?;
+        let addr: IpAddr = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{s}' is not an IP network"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match p {
-            Some(p) => p.trim().parse::<u8>().map_err(|_| format!("'{s}': bad prefix length"))?,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .map_err(|_| format!("'{s}': bad prefix length"))?,
             None => max,
         };
         if prefix > max {
@@ -125,11 +146,19 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) };
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - self.prefix)
+                };
                 (u32::from(n) & mask) == (u32::from(a) & mask)
             }
             (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - self.prefix) };
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.prefix)
+                };
                 (u128::from(n) & mask) == (u128::from(a) & mask)
             }
             _ => false,
@@ -137,17 +166,97 @@ impl Cidr {
     }
 }
 
-/// Parses a number the way record values are compared with rule numbers.
-pub fn parse_number(s: &str) -> Option<f64> {
-    let t = s.trim();
-    if t.is_empty() {
+/// A number from a rule or a record: integers stay exact.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Num {
+    /// An integer.
+    Int(i128),
+    /// Anything with a fraction or exponent.
+    Float(f64),
+}
+
+/// Parses exactly `[+-]?digits(.digits)?([eE][+-]?digits)?`; nothing else is a number.
+pub fn parse_num(s: &str) -> Option<Num> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let digits = |i: &mut usize| {
+        let st = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i > st
+    };
+    if matches!(b.first(), Some(b'+' | b'-')) {
+        i += 1;
+    }
+    if !digits(&mut i) {
         return None;
     }
-    let f = t.parse::<f64>().ok()?;
-    if f.is_finite() {
-        Some(f)
-    } else {
-        None
+    let mut int = true;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        int = false;
+        if !digits(&mut i) {
+            return None;
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        int = false;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if !digits(&mut i) {
+            return None;
+        }
+    }
+    if i != b.len() {
+        return None;
+    }
+    if int {
+        if let Ok(n) = s.parse::<i128>() {
+            return Some(Num::Int(n));
+        }
+    }
+    s.parse::<f64>()
+        .ok()
+        .filter(|f| !f.is_nan())
+        .map(Num::Float)
+}
+
+fn cmp_int_float(n: i128, f: f64) -> Option<Ordering> {
+    if f.is_nan() {
+        return None;
+    }
+    if f >= 1.0e38 {
+        return Some(Ordering::Less);
+    }
+    if f <= -1.0e38 {
+        return Some(Ordering::Greater);
+    }
+    let t = f.trunc();
+    match n.cmp(&(t as i128)) {
+        Ordering::Equal => {
+            let fr = f - t;
+            Some(if fr > 0.0 {
+                Ordering::Less
+            } else if fr < 0.0 {
+                Ordering::Greater
+            } else {
+                Ordering::Equal
+            })
+        }
+        o => Some(o),
+    }
+}
+
+/// Exact comparison of two numbers.
+pub fn cmp_num(a: Num, b: Num) -> Option<Ordering> {
+    match (a, b) {
+        (Num::Int(x), Num::Int(y)) => Some(x.cmp(&y)),
+        (Num::Float(x), Num::Float(y)) => x.partial_cmp(&y),
+        (Num::Int(x), Num::Float(y)) => cmp_int_float(x, y),
+        (Num::Float(x), Num::Int(y)) => cmp_int_float(y, x).map(Ordering::reverse),
     }
 }
 
@@ -168,7 +277,7 @@ pub enum TimePart {
     Year,
 }
 
-fn digits(b: &[u8], at: usize, n: usize) -> Option<i64> {
+fn num2(b: &[u8], at: usize, n: usize) -> Option<i64> {
     let s = b.get(at..at + n)?;
     let mut v = 0i64;
     for c in s {
@@ -180,9 +289,22 @@ fn digits(b: &[u8], at: usize, n: usize) -> Option<i64> {
     Some(v)
 }
 
+fn leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn month_days(y: i64, m: i64) -> i64 {
+    match m {
+        2 if leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let mp = (m + 9) % 12;
     let doy = (153 * mp + 2) / 5 + d - 1;
@@ -190,44 +312,70 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146097 + doe - 719468
 }
 
+/// ISO 8601 week number of a date.
 fn iso_week(y: i64, m: i64, d: i64) -> i64 {
     let days = days_from_civil(y, m, d);
     // 1970-01-01 was a Thursday; ISO weekday 1 = Monday.
     let wd = (days + 3).rem_euclid(7) + 1;
     let thursday = days - wd + 4;
-    let ty = {
-        // year of that Thursday
-        let mut yy = y;
-        if thursday < days_from_civil(y, 1, 1) {
-            yy -= 1;
-        } else if thursday >= days_from_civil(y + 1, 1, 1) {
-            yy += 1;
-        }
-        yy
-    };
+    let mut ty = y;
+    if thursday < days_from_civil(y, 1, 1) {
+        ty -= 1;
+    } else if thursday >= days_from_civil(y + 1, 1, 1) {
+        ty += 1;
+    }
     (thursday - days_from_civil(ty, 1, 1)) / 7 + 1
 }
 
-/// Extracts a part of `YYYY-MM-DD[T ]HH:MM[:SS[.f]][Z|±hh:mm]` (or a bare date), as written.
+/// Extracts a part of exactly `YYYY-MM-DD` or
+/// `YYYY-MM-DD(T| )HH:MM[:SS[.digits]][Z|(+|-)hh:mm]`, as written (no time-zone conversion).
 pub fn time_part(s: &str, part: TimePart) -> Option<i64> {
-    let b = s.trim().as_bytes();
-    let year = digits(b, 0, 4)?;
-    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+    let b = s.as_bytes();
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let month = digits(b, 5, 2)?;
-    let day = digits(b, 8, 2)?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+    let year = num2(b, 0, 4)?;
+    let month = num2(b, 5, 2)?;
+    let day = num2(b, 8, 2)?;
+    if !(1..=12).contains(&month) || day < 1 || day > month_days(year, month) {
         return None;
     }
-    let time = if b.len() > 10 {
-        if !matches!(b[10], b'T' | b't' | b' ') || b.get(13) != Some(&b':') {
+    let mut time = None;
+    if b.len() > 10 {
+        if !matches!(b[10], b'T' | b' ') || b.get(13) != Some(&b':') {
             return None;
         }
-        Some((digits(b, 11, 2)?, digits(b, 14, 2)?))
-    } else {
-        None
-    };
+        let h = num2(b, 11, 2)?;
+        let mi = num2(b, 14, 2)?;
+        if h > 23 || mi > 59 {
+            return None;
+        }
+        let mut i = 16;
+        if b.get(i) == Some(&b':') {
+            if num2(b, i + 1, 2)? > 60 {
+                return None;
+            }
+            i += 3;
+            if b.get(i) == Some(&b'.') {
+                let n = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+                if n == 0 {
+                    return None;
+                }
+                i += 1 + n;
+            }
+        }
+        let tz_ok = match &b[i..] {
+            [] | [b'Z'] => true,
+            [b'+' | b'-', _, _, b':', _, _] => {
+                matches!((num2(b, i + 1, 2), num2(b, i + 4, 2)), (Some(th), Some(tm)) if th <= 23 && tm <= 59)
+            }
+            _ => false,
+        };
+        if !tz_ok {
+            return None;
+        }
+        time = Some((h, mi));
+    }
     match part {
         TimePart::Year => Some(year),
         TimePart::Month => Some(month),
@@ -256,7 +404,10 @@ mod tests {
         assert_eq!(base64(b"cmd"), "Y21k");
         assert_eq!(base64(b"ab"), "YWI=");
         // pySigma's documented example: base64offset of 'http://'.
-        assert_eq!(base64offset(b"http://"), vec!["aHR0cDovL", "h0dHA6Ly", "odHRwOi8v"]);
+        assert_eq!(
+            base64offset(b"http://"),
+            vec!["aHR0cDovL", "h0dHA6Ly", "odHRwOi8v"]
+        );
         assert_eq!(utf16le("cmd"), vec![0x63, 0, 0x6d, 0, 0x64, 0]);
         assert_eq!(utf16be("cmd"), vec![0, 0x63, 0, 0x6d, 0, 0x64]);
         assert_eq!(utf16bom("c"), vec![0xFF, 0xFE, 0x63, 0]);
@@ -270,7 +421,9 @@ mod tests {
         let n6 = Cidr::parse("fe80::/10").unwrap();
         assert!(n6.contains("fe80::1".parse().unwrap()));
         assert!(!n6.contains("10.1.2.3".parse().unwrap()));
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("1.2.3.4".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("1.2.3.4".parse().unwrap()));
         assert!(Cidr::parse("10.0.0.0/33").is_err());
     }
 
@@ -287,5 +440,28 @@ mod tests {
         assert_eq!(time_part("2026-12-31 00:00", TimePart::Week), Some(53));
         assert_eq!(time_part("2024-12-30", TimePart::Week), Some(1));
         assert_eq!(time_part("nope", TimePart::Year), None);
+        assert_eq!(time_part("2023-02-29", TimePart::Year), None);
+        assert_eq!(
+            time_part("2024-02-05T13:45:10+01:00", TimePart::Hour),
+            Some(13)
+        );
+        assert_eq!(time_part("2024-02-05t13:45", TimePart::Hour), None);
+        assert_eq!(time_part("2024-02-05", TimePart::Hour), None);
+    }
+
+    #[test]
+    fn numbers_are_exact() {
+        assert_eq!(parse_num("12"), Some(Num::Int(12)));
+        assert_eq!(parse_num("-1.5e2"), Some(Num::Float(-150.0)));
+        for bad in ["", " 1", "1 ", "inf", "nan", "0x10", ".5", "5.", "+", "1e"] {
+            assert_eq!(parse_num(bad), None, "{bad}");
+        }
+        let big = Num::Int(9007199254740993);
+        assert_eq!(
+            cmp_num(big, Num::Float(9007199254740992.0)),
+            Some(Ordering::Greater)
+        );
+        assert_eq!(cmp_num(Num::Int(1), Num::Float(1.0)), Some(Ordering::Equal));
+        assert_eq!(cmp_num(Num::Float(0.5), Num::Int(1)), Some(Ordering::Less));
     }
 }

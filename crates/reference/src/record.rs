@@ -13,8 +13,8 @@ pub(crate) struct Found<'a> {
 
 /// Looks up a Sigma field name with the flat mapping: the top-level key `a.b.c`, and every
 /// split of the dotted name into nested object keys (`a` -> `b.c`, `a.b` -> `c`,
-/// `a` -> `b` -> `c`). Values from all paths that exist are combined. Only objects are
-/// descended into (an array on the way is not searched).
+/// `a` -> `b` -> `c`). Values from all paths that exist are combined. A path passes through
+/// arrays: each element (recursively) that is an object is searched.
 pub(crate) fn lookup<'a>(record: &'a Json, field: &str) -> Found<'a> {
     let mut found = Found::default();
     if let Json::Object(map) = record {
@@ -30,9 +30,17 @@ fn collect<'a>(obj: &'a Map<String, Json>, name: &str, found: &mut Found<'a>) {
     }
     for (i, _) in name.match_indices('.') {
         let (head, tail) = (&name[..i], &name[i + 1..]);
-        if let Some(Json::Object(inner)) = obj.get(head) {
-            collect(inner, tail, found);
+        if let Some(v) = obj.get(head) {
+            descend(v, tail, found);
         }
+    }
+}
+
+fn descend<'a>(v: &'a Json, tail: &str, found: &mut Found<'a>) {
+    match v {
+        Json::Object(inner) => collect(inner, tail, found),
+        Json::Array(items) => items.iter().for_each(|i| descend(i, tail, found)),
+        _ => {}
     }
 }
 

@@ -336,7 +336,13 @@ fn flat_lookup_tries_every_split() {
     assert!(m(&r, json!({"a.b": {"c": "x"}})));
     assert!(m(&r, json!({"a": {"b": {"c": "x"}}})));
     assert!(!m(&r, json!({"a": {"b": {"d": "x"}}})));
-    assert!(!m(&r, json!({"a": [{"b": {"c": "x"}}]})));
+    // Paths pass through arrays (arrays of objects are flattened).
+    assert!(m(&r, json!({"a": [{"b": {"c": "x"}}]})));
+    assert!(m(
+        &r,
+        json!({"a": [[{"b": {"c": "y"}}], {"b": {"c": "x"}}]})
+    ));
+    assert!(!m(&r, json!({"a": [{"b": {"c": "y"}}]})));
     // Values of all paths are combined.
     assert!(m(&r, json!({"a.b.c": "y", "a": {"b": {"c": "x"}}})));
 }

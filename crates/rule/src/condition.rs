@@ -51,7 +51,9 @@ fn tokenize(text: &str) -> Result<Vec<(Tok<'_>, usize)>, ConditionError> {
             }
             _ => {
                 let start = i;
-                while i < bytes.len() && !matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r' | b'(' | b')' | b'|') {
+                while i < bytes.len()
+                    && !matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r' | b'(' | b')' | b'|')
+                {
                     i += 1;
                 }
                 out.push((Tok::Word(&text[start..i]), start));
@@ -74,7 +76,9 @@ pub fn pattern_matches(pattern: &str, name: &str) -> bool {
     if pieces.len() == 1 {
         return pattern == name;
     }
-    let (first, rest) = pieces.split_first().expect("split yields one piece at least");
+    let (first, rest) = pieces
+        .split_first()
+        .expect("split yields one piece at least");
     let (last, middle) = rest.split_last().expect("pattern had a '*'");
     if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
         return false;

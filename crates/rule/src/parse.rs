@@ -62,9 +62,15 @@ pub fn parse_rules(text: &str, source: &str, opts: &LoadOptions) -> Vec<Result<R
         Err(e) => return vec![Err(ctx.err(e.loc, "", format!("YAML: {}", e.message)))],
     };
     if docs.is_empty() {
-        return vec![Err(ctx.err(Location { line: 1, col: 1 }, "", "file holds no YAML document"))];
+        return vec![Err(ctx.err(
+            Location { line: 1, col: 1 },
+            "",
+            "file holds no YAML document",
+        ))];
     }
-    docs.iter().map(|d| parse_rule_node(d, source, opts)).collect()
+    docs.iter()
+        .map(|d| parse_rule_node(d, source, opts))
+        .collect()
 }
 
 /// Parses one rule document.
@@ -75,18 +81,33 @@ pub fn parse_rule_node(doc: &Node, source: &str, opts: &LoadOptions) -> Result<R
         title: None,
     };
     if !matches!(doc.kind, NodeKind::Map(_)) {
-        return Err(ctx.err(doc.loc, "", format!("a rule must be a map, found a {}", doc.shape())));
+        return Err(ctx.err(
+            doc.loc,
+            "",
+            format!("a rule must be a map, found a {}", doc.shape()),
+        ));
     }
     ctx.rule_id = doc.get("id").and_then(|n| n.as_str()).map(str::to_string);
-    ctx.title = doc.get("title").and_then(|n| n.as_str()).map(str::to_string);
+    ctx.title = doc
+        .get("title")
+        .and_then(|n| n.as_str())
+        .map(str::to_string);
     if let Some(n) = doc.get("correlation") {
-        return Err(ctx.err(n.loc, "correlation", "correlation rules are not supported yet"));
+        return Err(ctx.err(
+            n.loc,
+            "correlation",
+            "correlation rules are not supported yet",
+        ));
     }
     if let Some(n) = doc.get("filter") {
         return Err(ctx.err(n.loc, "filter", "filter (meta) rules are not supported yet"));
     }
     if let Some(n) = doc.get("action") {
-        return Err(ctx.err(n.loc, "action", "multi-document 'action' collections (Sigma v1) are not supported"));
+        return Err(ctx.err(
+            n.loc,
+            "action",
+            "multi-document 'action' collections (Sigma v1) are not supported",
+        ));
     }
     let title = match doc.get("title") {
         Some(n) => text_of(&ctx, n, "title")?,
@@ -94,7 +115,13 @@ pub fn parse_rule_node(doc: &Node, source: &str, opts: &LoadOptions) -> Result<R
     };
     let det = match doc.get("detection") {
         Some(n) => n,
-        None => return Err(ctx.err(doc.loc, "detection", "missing required attribute 'detection'")),
+        None => {
+            return Err(ctx.err(
+                doc.loc,
+                "detection",
+                "missing required attribute 'detection'",
+            ))
+        }
     };
     let detection = parse_detection(&ctx, det, opts)?;
     let mut logsource = LogSource::default();
@@ -103,7 +130,9 @@ pub fn parse_rule_node(doc: &Node, source: &str, opts: &LoadOptions) -> Result<R
             return Err(ctx.err(ls.loc, "logsource", "logsource must be a map"));
         }
         let get = |k: &str| -> Result<Option<String>, RuleError> {
-            ls.get(k).map(|n| text_of(&ctx, n, &format!("logsource.{k}"))).transpose()
+            ls.get(k)
+                .map(|n| text_of(&ctx, n, &format!("logsource.{k}")))
+                .transpose()
         };
         logsource.category = get("category")?;
         logsource.product = get("product")?;
@@ -111,7 +140,10 @@ pub fn parse_rule_node(doc: &Node, source: &str, opts: &LoadOptions) -> Result<R
         logsource.definition = get("definition")?;
     }
     let opt_text = |k: &str| -> Result<Option<String>, RuleError> {
-        doc.get(k).filter(|n| !n.is_null()).map(|n| text_of(&ctx, n, k)).transpose()
+        doc.get(k)
+            .filter(|n| !n.is_null())
+            .map(|n| text_of(&ctx, n, k))
+            .transpose()
     };
     let list = |k: &str| -> Result<Vec<String>, RuleError> {
         match doc.get(k) {
@@ -130,10 +162,22 @@ pub fn parse_rule_node(doc: &Node, source: &str, opts: &LoadOptions) -> Result<R
     let mut related = Vec::new();
     if let Some(NodeKind::Seq(items)) = doc.get("related").map(|n| &n.kind) {
         for (i, it) in items.iter().enumerate() {
-            let id = it.get("id").and_then(|n| n.as_str()).unwrap_or_default().to_string();
-            let kind = it.get("type").and_then(|n| n.as_str()).unwrap_or_default().to_string();
+            let id = it
+                .get("id")
+                .and_then(|n| n.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let kind = it
+                .get("type")
+                .and_then(|n| n.as_str())
+                .unwrap_or_default()
+                .to_string();
             if id.is_empty() {
-                return Err(ctx.err(it.loc, format!("related[{i}]"), "related entry without 'id'"));
+                return Err(ctx.err(
+                    it.loc,
+                    format!("related[{i}]"),
+                    "related entry without 'id'",
+                ));
             }
             related.push(Related { id, kind });
         }
@@ -187,7 +231,9 @@ pub fn scalar_value(n: &Node) -> Option<Value> {
             if let Some(v) = parse_int(t) {
                 Value::Int(v)
             } else if is_float(t) {
-                t.parse::<f64>().map(Value::Float).unwrap_or_else(|_| Value::Str(t.to_string()))
+                t.parse::<f64>()
+                    .map(Value::Float)
+                    .unwrap_or_else(|_| Value::Str(t.to_string()))
             } else {
                 Value::Str(t.to_string())
             }
@@ -251,7 +297,11 @@ fn parse_detection(ctx: &Ctx<'_>, det: &Node, opts: &LoadOptions) -> Result<Dete
             "timeframe" => timeframe = Some(text_of(ctx, v, "detection.timeframe")?),
             _ => {
                 if search_ids.iter().any(|s: &SearchId| s.name == key) {
-                    return Err(ctx.err(k.loc, format!("detection.{key}"), "duplicate search identifier"));
+                    return Err(ctx.err(
+                        k.loc,
+                        format!("detection.{key}"),
+                        "duplicate search identifier",
+                    ));
                 }
                 search_ids.push(parse_search_id(ctx, key, k.loc, v, opts)?)
             }
@@ -312,9 +362,15 @@ fn parse_search_id(
             for (i, it) in items.iter().enumerate() {
                 let p = format!("{path}[{i}]");
                 match &it.kind {
-                    NodeKind::Map(_) => alternatives.push(Alternative::AllOf(parse_map(ctx, &p, it, opts)?)),
-                    NodeKind::Scalar { .. } => alternatives.push(Alternative::Keyword(keyword_value(ctx, &p, it)?)),
-                    NodeKind::Seq(_) => return Err(ctx.err(it.loc, p, "nested lists are not valid here")),
+                    NodeKind::Map(_) => {
+                        alternatives.push(Alternative::AllOf(parse_map(ctx, &p, it, opts)?))
+                    }
+                    NodeKind::Scalar { .. } => {
+                        alternatives.push(Alternative::Keyword(keyword_value(ctx, &p, it)?))
+                    }
+                    NodeKind::Seq(_) => {
+                        return Err(ctx.err(it.loc, p, "nested lists are not valid here"))
+                    }
                 }
             }
         }
@@ -340,7 +396,12 @@ fn keyword_value(ctx: &Ctx<'_>, path: &str, n: &Node) -> Result<Value, RuleError
     }
 }
 
-fn parse_map(ctx: &Ctx<'_>, path: &str, n: &Node, opts: &LoadOptions) -> Result<Vec<FieldTest>, RuleError> {
+fn parse_map(
+    ctx: &Ctx<'_>,
+    path: &str,
+    n: &Node,
+    opts: &LoadOptions,
+) -> Result<Vec<FieldTest>, RuleError> {
     let NodeKind::Map(entries) = &n.kind else {
         return Err(ctx.err(n.loc, path, "expected a map"));
     };
@@ -384,7 +445,11 @@ fn parse_field(
         return Err(ctx.err(v.loc, path, "empty value list"));
     }
     if raw_values.len() > MAX_VALUES_PER_FIELD {
-        return Err(ctx.err(v.loc, path, format!("more than {MAX_VALUES_PER_FIELD} values")));
+        return Err(ctx.err(
+            v.loc,
+            path,
+            format!("more than {MAX_VALUES_PER_FIELD} values"),
+        ));
     }
     let mut values = Vec::with_capacity(raw_values.len());
     for it in raw_values {
@@ -394,14 +459,19 @@ fn parse_field(
         }
     }
     let mut test = FieldTest {
-        field: if field.is_empty() { None } else { Some(field.to_string()) },
+        field: if field.is_empty() {
+            None
+        } else {
+            Some(field.to_string())
+        },
         modifiers,
         values,
         loc,
     };
     check_modifiers(&test).map_err(|r| ctx.err(loc, path, r))?;
     if test.has(Modifier::Expand) {
-        test.values = expand(&test.values, &opts.placeholders).map_err(|r| ctx.err(loc, path, r))?;
+        test.values =
+            expand(&test.values, &opts.placeholders).map_err(|r| ctx.err(loc, path, r))?;
         test.modifiers.retain(|m| *m != Modifier::Expand);
     }
     Ok(test)
@@ -445,7 +515,10 @@ pub fn check_modifiers(t: &FieldTest) -> Result<(), String> {
     }
     if has(Re) {
         if let Some(bad) = m.iter().find(|x| {
-            !matches!(x, Re | ReIgnoreCase | ReMultiLine | ReDotAll | All | Neq | Cased)
+            !matches!(
+                x,
+                Re | ReIgnoreCase | ReMultiLine | ReDotAll | All | Neq | Cased
+            )
         }) {
             return Err(format!("'re' cannot be combined with '{bad:?}'"));
         }
@@ -462,10 +535,18 @@ pub fn check_modifiers(t: &FieldTest) -> Result<(), String> {
         return Err("at most one time-part modifier".into());
     }
     if compares == 1 || times == 1 {
-        if let Some(bad) = m.iter().find(|x| !(x.is_compare() || x.is_time_part() || matches!(x, All | Neq))) {
-            return Err(format!("numeric comparison cannot be combined with '{bad:?}'"));
+        if let Some(bad) = m
+            .iter()
+            .find(|x| !(x.is_compare() || x.is_time_part() || matches!(x, All | Neq)))
+        {
+            return Err(format!(
+                "numeric comparison cannot be combined with '{bad:?}'"
+            ));
         }
-        if t.values.iter().any(|v| !matches!(v, Value::Int(_) | Value::Float(_))) {
+        if t.values
+            .iter()
+            .any(|v| !matches!(v, Value::Int(_) | Value::Float(_)))
+        {
             return Err("numeric and time-part modifiers need numeric values".into());
         }
         if compares == 1 && has(Neq) {
@@ -481,7 +562,12 @@ pub fn check_modifiers(t: &FieldTest) -> Result<(), String> {
         }
     }
     if has(FieldRef) {
-        if let Some(bad) = m.iter().find(|x| !matches!(x, FieldRef | Contains | StartsWith | EndsWith | Cased | All | Neq)) {
+        if let Some(bad) = m.iter().find(|x| {
+            !matches!(
+                x,
+                FieldRef | Contains | StartsWith | EndsWith | Cased | All | Neq
+            )
+        }) {
             return Err(format!("'fieldref' cannot be combined with '{bad:?}'"));
         }
         if t.field.is_none() {
@@ -491,18 +577,30 @@ pub fn check_modifiers(t: &FieldTest) -> Result<(), String> {
             return Err("'fieldref' values must be field names".into());
         }
     }
-    let encodings: Vec<usize> = m.iter().enumerate().filter(|(_, x)| x.is_encoding()).map(|(i, _)| i).collect();
-    let base64s = m.iter().filter(|x| matches!(x, Base64 | Base64Offset)).count();
+    let encodings: Vec<usize> = m
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| x.is_encoding())
+        .map(|(i, _)| i)
+        .collect();
+    let base64s = m
+        .iter()
+        .filter(|x| matches!(x, Base64 | Base64Offset))
+        .count();
     if base64s > 1 {
         return Err("base64 and base64offset exclude each other".into());
     }
-    let utf16s = m.iter().filter(|x| matches!(x, Utf16 | Utf16le | Utf16be)).count();
+    let utf16s = m
+        .iter()
+        .filter(|x| matches!(x, Utf16 | Utf16le | Utf16be))
+        .count();
     if utf16s > 1 {
         return Err("at most one of utf16, utf16le (wide), utf16be".into());
     }
     if !encodings.is_empty() {
         if let (Some(u), Some(b)) = (
-            m.iter().position(|x| matches!(x, Utf16 | Utf16le | Utf16be)),
+            m.iter()
+                .position(|x| matches!(x, Utf16 | Utf16le | Utf16be)),
             m.iter().position(|x| matches!(x, Base64 | Base64Offset)),
         ) {
             if u > b {
@@ -518,10 +616,20 @@ pub fn check_modifiers(t: &FieldTest) -> Result<(), String> {
             }
         }
         if has(Base64Offset) && !has(Contains) {
-            return Err("'base64offset' needs 'contains' (the encoded value sits inside a longer string)".into());
+            return Err(
+                "'base64offset' needs 'contains' (the encoded value sits inside a longer string)"
+                    .into(),
+            );
         }
-        if t.values.iter().any(|v| !matches!(v, Value::Str(_) | Value::Int(_))) {
+        if t.values
+            .iter()
+            .any(|v| !matches!(v, Value::Str(_) | Value::Int(_)))
+        {
             return Err("encoding modifiers need string values".into());
+        }
+        if has(Base64Offset) && t.values.iter().any(|v| v.to_text().len() < 2) {
+            // A one-byte value has an empty offset variant, which would match everything.
+            return Err("'base64offset' needs values of at least 2 bytes".into());
         }
     }
     Ok(())
@@ -559,10 +667,14 @@ fn expand(values: &[Value], ph: &Placeholders) -> Result<Vec<Value>, String> {
                     continue;
                 }
                 let Some(repl) = ph.get(&name) else {
-                    return Err(format!("placeholder '%{name}%' has no values configured (give a placeholder file)"));
+                    return Err(format!(
+                        "placeholder '%{name}%' has no values configured (give a placeholder file)"
+                    ));
                 };
                 if repl.is_empty() {
-                    return Err(format!("placeholder '%{name}%' is configured with no values"));
+                    return Err(format!(
+                        "placeholder '%{name}%' is configured with no values"
+                    ));
                 }
                 let mut next = Vec::new();
                 for base in &variants {
