@@ -157,13 +157,18 @@ pub fn tag_fragments(set: &RuleSet) -> Vec<Vec<u8>> {
     (0..set.len())
         .map(|i| {
             let info = set.info(i);
-            serde_json::to_vec(&serde_json::json!({
-                "id": info.id,
-                "title": info.title,
-                "level": info.level,
-                "tags": info.tags,
-            }))
-            .unwrap_or_default()
+            // Keys in a fixed order: id, title, level, tags.
+            let s = |x: &str| serde_json::to_string(x).unwrap_or_else(|_| "\"\"".into());
+            let level = info.level.as_deref().map(s).unwrap_or_else(|| "null".into());
+            let tags: Vec<String> = info.tags.iter().map(|t| s(t)).collect();
+            format!(
+                "{{\"id\":{},\"title\":{},\"level\":{},\"tags\":[{}]}}",
+                s(&info.id),
+                s(&info.title),
+                level,
+                tags.join(",")
+            )
+            .into_bytes()
         })
         .collect()
 }
