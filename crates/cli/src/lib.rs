@@ -159,7 +159,11 @@ pub fn tag_fragments(set: &RuleSet) -> Vec<Vec<u8>> {
             let info = set.info(i);
             // Keys in a fixed order: id, title, level, tags.
             let s = |x: &str| serde_json::to_string(x).unwrap_or_else(|_| "\"\"".into());
-            let level = info.level.as_deref().map(s).unwrap_or_else(|| "null".into());
+            let level = info
+                .level
+                .as_deref()
+                .map(s)
+                .unwrap_or_else(|| "null".into());
             let tags: Vec<String> = info.tags.iter().map(|t| s(t)).collect();
             format!(
                 "{{\"id\":{},\"title\":{},\"level\":{},\"tags\":[{}]}}",

@@ -540,12 +540,7 @@ pub(crate) fn compile_rule(shared: &mut Shared, rule: &Rule) -> Result<CompiledR
     if shared.pipeline.logsources.is_empty() {
         variant_list.push((None, HashMap::new()));
     } else {
-        let entry_idx = shared.pipeline.logsources.iter().position(|e| {
-            shared
-                .pipeline
-                .logsource_entry(&rule.logsource)
-                .is_some_and(|x| std::ptr::eq(x, e))
-        });
+        let entry_idx = shared.pipeline.logsource_entry_index(&rule.logsource);
         match entry_idx {
             Some(ei) => {
                 let variants = shared.pipeline.logsources[ei].when.clone();
@@ -553,7 +548,7 @@ pub(crate) fn compile_rule(shared: &mut Shared, rule: &Rule) -> Result<CompiledR
                     let cond = shared.logsource_cond(ei, ai, v).map_err(|e| {
                         rule_error(
                             rule,
-                            Default::default(),
+                            rule.logsource.loc,
                             "logsource".into(),
                             format!("mapping condition: {e}"),
                         )
@@ -567,7 +562,7 @@ pub(crate) fn compile_rule(shared: &mut Shared, rule: &Rule) -> Result<CompiledR
                     let ls = &rule.logsource;
                     return Err(rule_error(
                         rule,
-                        Default::default(),
+                        rule.logsource.loc,
                         "logsource".into(),
                         format!(
                             "mapping '{}' has no logsource for product={} category={} service={}",
@@ -588,7 +583,7 @@ pub(crate) fn compile_rule(shared: &mut Shared, rule: &Rule) -> Result<CompiledR
         .map(|s| s.name.clone())
         .collect();
     let cond = compile_cond(&rule.detection.condition, &names)
-        .map_err(|e| rule_error(rule, Default::default(), "detection.condition".into(), e))?;
+        .map_err(|e| rule_error(rule, rule.logsource.loc, "detection.condition".into(), e))?;
     let mut variants = Vec::new();
     for (lc, rename) in variant_list {
         let mut searches = Vec::new();

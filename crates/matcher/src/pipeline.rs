@@ -269,6 +269,11 @@ impl Pipeline {
 
     /// The entry that decides a rule's logsource, if any.
     pub fn logsource_entry(&self, ls: &sigmatag_rule::LogSource) -> Option<&LogsourceEntry> {
+        self.logsource_entry_index(ls).map(|i| &self.logsources[i])
+    }
+
+    /// The index of the entry that decides a rule's logsource, if any.
+    pub fn logsource_entry_index(&self, ls: &sigmatag_rule::LogSource) -> Option<usize> {
         fn fits(entry: &Option<String>, rule: &Option<String>) -> bool {
             match (entry, rule) {
                 (Some(e), _) if e == "*" => true,
@@ -277,7 +282,7 @@ impl Pipeline {
                 _ => false,
             }
         }
-        self.logsources.iter().find(|e| {
+        self.logsources.iter().position(|e| {
             fits(&e.product, &ls.product)
                 && fits(&e.category, &ls.category)
                 && fits(&e.service, &ls.service)

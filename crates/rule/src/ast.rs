@@ -69,6 +69,8 @@ pub struct LogSource {
     pub service: Option<String>,
     /// `definition`.
     pub definition: Option<String>,
+    /// Where the `logsource` key is (1:1 when the rule has none).
+    pub loc: Location,
 }
 
 /// `detection`: named search identifiers and the condition over them.

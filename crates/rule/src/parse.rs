@@ -124,7 +124,10 @@ pub fn parse_rule_node(doc: &Node, source: &str, opts: &LoadOptions) -> Result<R
         }
     };
     let detection = parse_detection(&ctx, det, opts)?;
-    let mut logsource = LogSource::default();
+    let mut logsource = LogSource {
+        loc: key_loc(doc, "logsource").unwrap_or(Location { line: 1, col: 1 }),
+        ..LogSource::default()
+    };
     if let Some(ls) = doc.get("logsource") {
         if !matches!(ls.kind, NodeKind::Map(_)) {
             return Err(ctx.err(ls.loc, "logsource", "logsource must be a map"));
@@ -203,6 +206,14 @@ pub fn parse_rule_node(doc: &Node, source: &str, opts: &LoadOptions) -> Result<R
         detection,
         source: source.to_string(),
     })
+}
+
+/// Location of a mapping's key.
+fn key_loc(map: &Node, key: &str) -> Option<Location> {
+    match &map.kind {
+        NodeKind::Map(entries) => entries.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(k, _)| k.loc),
+        _ => None,
+    }
 }
 
 fn text_of(ctx: &Ctx<'_>, n: &Node, path: &str) -> Result<String, RuleError> {
