@@ -3,10 +3,14 @@
 //! record's bytes.
 #![deny(missing_docs)]
 
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use sigmatag_matcher::{Pipeline, RuleSet};
+use sigmatag_matcher::{JsonBytes, Pipeline, RuleSet};
 use sigmatag_rule::{parse_rules, LoadOptions, Location, Placeholders, Rule, RuleError};
+
+pub mod tagger;
+pub use tagger::{LineOutcome, TagConfig, Tagger};
 
 /// The embedded default rule (the user's seed rule).
 pub const DEFAULT_RULE: &str =
@@ -213,6 +217,66 @@ pub fn splice_tag(
     }
     out.push(b']');
     out.extend_from_slice(&line[close..]);
+}
+
+/// Counts from one [`tag_stream`] run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagStats {
+    /// Lines read.
+    pub records: u64,
+    /// Lines that got the tag field.
+    pub matched: u64,
+    /// Lines that are not a JSON object (written unchanged).
+    pub unparsable: u64,
+    /// Matches per rule index.
+    pub per_rule: Vec<u64>,
+}
+
+/// The `tag` loop: NDJSON in, NDJSON out, one line out per line in, in order. Matching lines
+/// get the tag field spliced in; all other lines are written byte-identical.
+pub fn tag_stream(
+    set: &RuleSet,
+    input: impl Read,
+    output: impl Write,
+    field_json: &[u8],
+    fragments: &[Vec<u8>],
+) -> std::io::Result<TagStats> {
+    let mut reader = BufReader::with_capacity(1 << 16, input);
+    let mut out = BufWriter::with_capacity(1 << 16, output);
+    let mut scratch = set.scratch();
+    let mut line = Vec::with_capacity(1 << 16);
+    let mut buf = Vec::with_capacity(1 << 16);
+    let mut stats = TagStats {
+        per_rule: vec![0; set.len()],
+        ..TagStats::default()
+    };
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        stats.records += 1;
+        let body = line.strip_suffix(b"\n").unwrap_or(&line);
+        match set.match_record(&JsonBytes(body), &mut scratch) {
+            Ok([]) => out.write_all(body)?,
+            Ok(hits) => {
+                stats.matched += 1;
+                for h in hits {
+                    stats.per_rule[*h as usize] += 1;
+                }
+                buf.clear();
+                splice_tag(body, field_json, hits, fragments, &mut buf);
+                out.write_all(&buf)?
+            }
+            Err(_) => {
+                stats.unparsable += 1;
+                out.write_all(body)?
+            }
+        }
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(stats)
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! `sigmatag`: tag NDJSON records with the Sigma rules they match, and check rule files.
 
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use sigmatag::{load, read_placeholders, splice_tag, tag_fragments, Loaded};
-use sigmatag_matcher::{JsonBytes, Pipeline};
+use sigmatag::{load, read_placeholders, tag_fragments, tag_stream, Loaded, TagStats};
+use sigmatag_matcher::Pipeline;
 use sigmatag_rule::{LoadOptions, RuleError};
 
 const USAGE: &str = "\
@@ -158,44 +158,15 @@ fn cmd_tag(o: &Opts) -> Result<ExitCode, String> {
         }
         _ => Box::new(std::io::stdin().lock()),
     };
-    let mut reader = BufReader::with_capacity(1 << 16, input);
     let stdout = std::io::stdout().lock();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout);
-    let mut scratch = set.scratch();
-    let mut line = Vec::with_capacity(1 << 16);
-    let mut buf = Vec::with_capacity(1 << 16);
-    let (mut records, mut matched, mut unparsable) = (0u64, 0u64, 0u64);
-    let mut per_rule = vec![0u64; set.len()];
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| format!("read: {e}"))?;
-        if n == 0 {
-            break;
-        }
-        records += 1;
-        let body = line.strip_suffix(b"\n").unwrap_or(&line);
-        let io = match set.match_record(&JsonBytes(body), &mut scratch) {
-            Ok([]) => out.write_all(body),
-            Ok(hits) => {
-                matched += 1;
-                for h in hits {
-                    per_rule[*h as usize] += 1;
-                }
-                buf.clear();
-                splice_tag(body, &field_json, hits, &fragments, &mut buf);
-                out.write_all(&buf)
-            }
-            Err(_) => {
-                unparsable += 1;
-                out.write_all(body)
-            }
-        };
-        io.and_then(|_| out.write_all(b"\n"))
-            .map_err(|e| format!("write: {e}"))?;
-    }
-    out.flush().map_err(|e| format!("write: {e}"))?;
+    let stats = tag_stream(&set, input, stdout, &field_json, &fragments)
+        .map_err(|e| e.to_string())?;
+    let TagStats {
+        records,
+        matched,
+        unparsable,
+        per_rule,
+    } = stats;
     eprintln!(
         "sigmatag: {records} records, {matched} matched, {unparsable} unparsable; {} rules loaded, {} rejected",
         set.len(),

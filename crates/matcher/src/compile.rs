@@ -36,9 +36,12 @@ pub(crate) enum RefMode {
 #[derive(Debug, Clone)]
 pub(crate) enum ValueMatcher {
     /// Any of these patterns on the value's text (folded unless `cased`).
+    /// Any of these patterns on the value's text (folded unless `cased`). `atoms` holds the
+    /// index atom of every pattern when all of them are indexed.
     Text {
         pats: Vec<BytePattern>,
         cased: bool,
+        atoms: Option<Box<[u32]>>,
     },
     Int {
         value: i64,
@@ -129,6 +132,9 @@ pub(crate) struct Shared {
     /// Logsource conditions: AND of tests.
     pub conds: Vec<Vec<u32>>,
     cond_ids: HashMap<(usize, usize), u32>,
+    /// Index atoms: a literal at a position, on one slot's folded text.
+    pub atoms: Vec<crate::index::Atom>,
+    atom_ids: HashMap<crate::index::Atom, u32>,
 }
 
 impl Shared {
@@ -144,7 +150,36 @@ impl Shared {
             regexes: Vec::new(),
             conds: Vec::new(),
             cond_ids: HashMap::new(),
+            atoms: Vec::new(),
+            atom_ids: HashMap::new(),
         }
+    }
+
+    /// The atom of an indexable pattern on `slot`'s folded text.
+    fn atom(&mut self, slot: u32, pat: &BytePattern) -> Option<u32> {
+        use crate::index::{Atom, AtomKind};
+        let (kind, lit): (AtomKind, &[u8]) = match pat {
+            BytePattern::Exact(b) => (AtomKind::Exact, b),
+            BytePattern::Prefix(b) => (AtomKind::Prefix, b),
+            BytePattern::Suffix(b) => (AtomKind::Suffix, b),
+            BytePattern::Contains(f) => (AtomKind::Contains, f.needle()),
+            BytePattern::Glob { .. } => return None,
+        };
+        if lit.is_empty() {
+            return None;
+        }
+        let atom = Atom {
+            slot,
+            kind,
+            lit: lit.into(),
+        };
+        if let Some(id) = self.atom_ids.get(&atom) {
+            return Some(*id);
+        }
+        let id = self.atoms.len() as u32;
+        self.atoms.push(atom.clone());
+        self.atom_ids.insert(atom, id);
+        Some(id)
     }
 
     fn key_bytes(&self, k: &str) -> Box<[u8]> {
@@ -378,7 +413,7 @@ impl Shared {
                         text: i.to_string().into_bytes().into_boxed_slice(),
                     },
                     Value::Float(f) if !stringy => ValueMatcher::Float(*f),
-                    _ => self.text_matcher(t, &v.to_text(), cased)?,
+                    _ => self.text_matcher(t, slot, &v.to_text(), cased)?,
                 }
             };
             matchers.push(m);
@@ -394,6 +429,7 @@ impl Shared {
     fn text_matcher(
         &mut self,
         t: &FieldTest,
+        slot: u32,
         value: &str,
         cased: bool,
     ) -> Result<ValueMatcher, String> {
@@ -461,7 +497,11 @@ impl Shared {
                     pats.push(BytePattern::literal(&b, !start_star, !end_star));
                 }
             }
-            return Ok(ValueMatcher::Text { pats, cased: true });
+            return Ok(ValueMatcher::Text {
+                pats,
+                cased: true,
+                atoms: None,
+            });
         }
         for v in &variants {
             let mut pieces = Vec::new();
@@ -482,7 +522,15 @@ impl Shared {
             }
             pats.push(BytePattern::from_pieces(&pieces));
         }
-        Ok(ValueMatcher::Text { pats, cased })
+        let atoms = if cased {
+            None
+        } else {
+            pats.iter()
+                .map(|p| self.atom(slot, p))
+                .collect::<Option<Vec<u32>>>()
+                .map(Vec::into_boxed_slice)
+        };
+        Ok(ValueMatcher::Text { pats, cased, atoms })
     }
 }
 

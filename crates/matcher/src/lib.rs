@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 mod compile;
+mod index;
 pub mod fold;
 pub mod json;
 pub mod pattern;
@@ -56,6 +57,7 @@ pub struct RuleSet {
     shared: Shared,
     rules: Vec<CompiledRule>,
     infos: Vec<RuleInfo>,
+    index: index::Index,
 }
 
 /// Per-thread mutable state for matching; create with [`RuleSet::scratch`] and reuse.
@@ -73,6 +75,13 @@ pub struct Scratch {
     cond_state: Vec<u8>,
     caches: Vec<meta::Cache>,
     matched: Vec<u32>,
+    // index
+    use_atoms: bool,
+    atom_bits: Vec<u64>,
+    fired: Vec<u32>,
+    stamp: Vec<u32>,
+    generation: u32,
+    candidates: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,11 +127,13 @@ impl RuleSet {
                 Err(e) => errors.push(e),
             }
         }
+        let index = index::build(&shared, &compiled);
         (
             RuleSet {
                 shared,
                 rules: compiled,
                 infos,
+                index,
             },
             errors,
         )
@@ -165,8 +176,102 @@ impl RuleSet {
                 .iter()
                 .map(|r| r.create_cache())
                 .collect(),
-            matched: Vec::with_capacity(self.rules.len().min(1024)),
+            matched: Vec::with_capacity(self.rules.len()),
+            use_atoms: true,
+            atom_bits: vec![0; self.shared.atoms.len().div_ceil(64)],
+            fired: Vec::with_capacity(self.shared.atoms.len()),
+            stamp: vec![0; self.rules.len()],
+            generation: 0,
+            candidates: Vec::with_capacity(self.rules.len()),
         }
+    }
+
+    /// Number of rules evaluated for every record because no index trigger could be derived
+    /// for them (diagnostics).
+    pub fn unindexed_rules(&self) -> usize {
+        self.index.always.len()
+    }
+
+    /// Matches like [`RuleSet::match_record`] but without the cross-rule index: every rule is
+    /// evaluated and every pattern scanned. Slower; used to check the index changes nothing.
+    pub fn match_record_unindexed<'s, R: Record + ?Sized>(
+        &self,
+        record: &R,
+        scratch: &'s mut Scratch,
+    ) -> Result<&'s [u32], RecordError> {
+        self.extract(record, scratch)?;
+        scratch.matched.clear();
+        scratch.cond_state.fill(0);
+        scratch.use_atoms = false;
+        for (i, rule) in self.rules.iter().enumerate() {
+            if self.rule_matches(rule, scratch) {
+                scratch.matched.push(i as u32);
+            }
+        }
+        Ok(&scratch.matched)
+    }
+
+    /// Runs every slot automaton over the record's values, marks atoms and collects the
+    /// rules to evaluate (sorted, so matches come out in rule order).
+    fn run_index(&self, s: &mut Scratch) {
+        for a in s.fired.drain(..) {
+            s.atom_bits[(a / 64) as usize] &= !(1u64 << (a % 64));
+        }
+        s.generation = s.generation.wrapping_add(1);
+        if s.generation == 0 {
+            s.stamp.fill(0);
+            s.generation = 1;
+        }
+        let generation = s.generation;
+        s.candidates.clear();
+        for &r in &self.index.always {
+            s.stamp[r as usize] = generation;
+            s.candidates.push(r);
+        }
+        let Scratch {
+            arena,
+            values,
+            slot_head,
+            atom_bits,
+            fired,
+            stamp,
+            candidates,
+            ..
+        } = s;
+        for si in &self.index.slots {
+            let mut cur = slot_head[si.slot as usize];
+            while cur != NONE {
+                let v = values[cur as usize];
+                cur = v.next;
+                if !matches!(v.kind, Kind::Str | Kind::Num | Kind::Bool) {
+                    continue;
+                }
+                let hay = &arena[v.folded.0 as usize..v.folded.1 as usize];
+                for m in si.ac.find_overlapping_iter(hay) {
+                    for &(atom, kind) in &si.pattern_atoms[m.pattern().as_usize()] {
+                        let holds = match kind {
+                            index::AtomKind::Contains => true,
+                            index::AtomKind::Prefix => m.start() == 0,
+                            index::AtomKind::Suffix => m.end() == hay.len(),
+                            index::AtomKind::Exact => m.start() == 0 && m.end() == hay.len(),
+                        };
+                        let (word, bit) = ((atom / 64) as usize, 1u64 << (atom % 64));
+                        if !holds || atom_bits[word] & bit != 0 {
+                            continue;
+                        }
+                        atom_bits[word] |= bit;
+                        fired.push(atom);
+                        for &r in &self.index.atom_rules[atom as usize] {
+                            if stamp[r as usize] != generation {
+                                stamp[r as usize] = generation;
+                                candidates.push(r);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        candidates.sort_unstable();
     }
 
     /// Matches one record; returns the indices of the rules that matched, in rule order.
@@ -178,12 +283,13 @@ impl RuleSet {
     ) -> Result<&'s [u32], RecordError> {
         self.extract(record, scratch)?;
         scratch.matched.clear();
-        for b in scratch.cond_state.iter_mut() {
-            *b = 0;
-        }
-        for (i, rule) in self.rules.iter().enumerate() {
-            if self.rule_matches(rule, scratch) {
-                scratch.matched.push(i as u32);
+        scratch.cond_state.fill(0);
+        scratch.use_atoms = true;
+        self.run_index(scratch);
+        for k in 0..scratch.candidates.len() {
+            let r = scratch.candidates[k];
+            if self.rule_matches(&self.rules[r as usize], scratch) {
+                scratch.matched.push(r);
             }
         }
         Ok(&scratch.matched)
@@ -197,9 +303,8 @@ impl RuleSet {
         scratch: &mut Scratch,
     ) -> Result<bool, RecordError> {
         self.extract(record, scratch)?;
-        for b in scratch.cond_state.iter_mut() {
-            *b = 0;
-        }
+        scratch.cond_state.fill(0);
+        scratch.use_atoms = false;
         Ok(self.rule_matches(&self.rules[rule], scratch))
     }
 
@@ -297,6 +402,17 @@ impl RuleSet {
     }
 
     fn eval_matcher(&self, slot: u32, m: &ValueMatcher, s: &mut Scratch) -> bool {
+        if let (
+            ValueMatcher::Text {
+                atoms: Some(atoms), ..
+            },
+            true,
+        ) = (m, s.use_atoms)
+        {
+            return atoms
+                .iter()
+                .any(|a| s.atom_bits[(a / 64) as usize] & (1u64 << (a % 64)) != 0);
+        }
         let mut cur = s.slot_head[slot as usize];
         if let ValueMatcher::Null = m {
             if cur == NONE {
@@ -318,7 +434,7 @@ impl RuleSet {
         let texty = matches!(v.kind, Kind::Str | Kind::Num | Kind::Bool);
         match m {
             ValueMatcher::Null => v.kind == Kind::Null && !v.in_array,
-            ValueMatcher::Text { pats, cased } => {
+            ValueMatcher::Text { pats, cased, .. } => {
                 if !texty {
                     return false;
                 }

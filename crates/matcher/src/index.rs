@@ -1,0 +1,222 @@
+//! The cross-rule index: every indexable string test of every rule becomes an *atom* (a
+//! literal at a position on one slot's folded text). Per slot, one Aho-Corasick automaton
+//! over all its atoms' literals runs once over each value of a record and marks the atoms
+//! that hold. Each rule has a *trigger set*: atoms of which at least one must hold for the
+//! rule to match (derived from its condition). Only rules whose trigger fired, plus the few
+//! rules without a trigger, are evaluated, and their string tests read the atom bits
+//! instead of scanning again.
+
+use std::collections::HashMap;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+
+use crate::compile::{CompiledRule, Cond, Search, Shared, Test, ValueMatcher};
+
+/// Where a literal must occur in the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AtomKind {
+    /// Anywhere.
+    Contains,
+    /// At the start.
+    Prefix,
+    /// At the end.
+    Suffix,
+    /// The whole value.
+    Exact,
+}
+
+/// A literal test on one slot's folded text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Atom {
+    /// The slot.
+    pub slot: u32,
+    /// Where the literal must be.
+    pub kind: AtomKind,
+    /// The folded literal.
+    pub lit: Box<[u8]>,
+}
+
+/// The automaton of one slot.
+#[derive(Debug)]
+pub(crate) struct SlotIndex {
+    pub slot: u32,
+    pub ac: AhoCorasick,
+    /// Per automaton pattern: the atoms using that literal.
+    pub pattern_atoms: Vec<Vec<(u32, AtomKind)>>,
+}
+
+/// The compiled index.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    pub slots: Vec<SlotIndex>,
+    /// Atom -> rules it triggers.
+    pub atom_rules: Vec<Vec<u32>>,
+    /// Rules without a trigger set: evaluated for every record.
+    pub always: Vec<u32>,
+}
+
+/// A set of atoms at least one of which must hold; `None` when no such set is known.
+type Trigger = Option<Vec<u32>>;
+
+fn score(shared: &Shared, set: &[u32]) -> f64 {
+    // Short literals fire often: prefer few, long atoms.
+    set.iter()
+        .map(|a| {
+            let len = shared.atoms[*a as usize].lit.len().max(1) as f64;
+            1.0 / (len * len)
+        })
+        .sum()
+}
+
+fn best(shared: &Shared, options: impl Iterator<Item = Trigger>) -> Trigger {
+    let mut chosen: Option<(f64, Vec<u32>)> = None;
+    for set in options.flatten() {
+        let s = score(shared, &set);
+        if chosen.as_ref().is_none_or(|(cs, _)| s < *cs) {
+            chosen = Some((s, set));
+        }
+    }
+    chosen.map(|(_, set)| set)
+}
+
+fn union(options: impl Iterator<Item = Trigger>) -> Trigger {
+    let mut out = Vec::new();
+    for set in options {
+        out.extend(set?);
+    }
+    out.sort_unstable();
+    out.dedup();
+    if out.is_empty() {
+        None
+    } else {
+        Some(out)
+    }
+}
+
+fn matcher_trigger(m: &ValueMatcher) -> Trigger {
+    match m {
+        ValueMatcher::Text {
+            atoms: Some(atoms), ..
+        } => Some(atoms.to_vec()),
+        _ => None,
+    }
+}
+
+fn test_trigger(shared: &Shared, t: u32) -> Trigger {
+    match &shared.tests[t as usize] {
+        Test::Exists { .. } => None,
+        Test::Values {
+            matchers, all, neq, ..
+        } => {
+            if *neq {
+                None
+            } else if *all {
+                best(shared, matchers.iter().map(matcher_trigger))
+            } else {
+                union(matchers.iter().map(matcher_trigger))
+            }
+        }
+    }
+}
+
+fn search_trigger(shared: &Shared, s: &Search) -> Trigger {
+    union(
+        s.alts
+            .iter()
+            .map(|alt| best(shared, alt.iter().map(|t| test_trigger(shared, *t)))),
+    )
+}
+
+fn cond_trigger(shared: &Shared, searches: &[Search], c: &Cond) -> Trigger {
+    match c {
+        Cond::Id(i) => search_trigger(shared, &searches[*i as usize]),
+        Cond::Not(_) => None,
+        Cond::And(xs) => best(shared, xs.iter().map(|x| cond_trigger(shared, searches, x))),
+        Cond::Or(xs) => union(xs.iter().map(|x| cond_trigger(shared, searches, x))),
+        Cond::AtLeast(_, ids) => union(
+            ids.iter()
+                .map(|i| search_trigger(shared, &searches[*i as usize])),
+        ),
+        Cond::All(ids) => best(
+            shared,
+            ids.iter()
+                .map(|i| search_trigger(shared, &searches[*i as usize])),
+        ),
+    }
+}
+
+/// Builds the automata and the trigger sets.
+pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
+    let mut by_slot: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (i, a) in shared.atoms.iter().enumerate() {
+        by_slot.entry(a.slot).or_default().push(i as u32);
+    }
+    let mut slots: Vec<SlotIndex> = Vec::new();
+    let mut slot_ids: Vec<u32> = by_slot.keys().copied().collect();
+    slot_ids.sort_unstable();
+    for slot in slot_ids {
+        let atoms = &by_slot[&slot];
+        let mut lits: Vec<&[u8]> = Vec::new();
+        let mut lit_ids: HashMap<&[u8], usize> = HashMap::new();
+        let mut pattern_atoms: Vec<Vec<(u32, AtomKind)>> = Vec::new();
+        for a in atoms {
+            let atom = &shared.atoms[*a as usize];
+            let pid = *lit_ids.entry(&atom.lit).or_insert_with(|| {
+                lits.push(&atom.lit);
+                pattern_atoms.push(Vec::new());
+                lits.len() - 1
+            });
+            pattern_atoms[pid].push((*a, atom.kind));
+        }
+        // Standard semantics: overlapping search reports every literal at every position.
+        // A DFA when it stays small (fast), else the contiguous NFA (compact).
+        let total: usize = lits.iter().map(|l| l.len()).sum();
+        let kind = if total <= 20_000 {
+            AhoCorasickKind::DFA
+        } else {
+            AhoCorasickKind::ContiguousNFA
+        };
+        let ac = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(kind))
+            .build(&lits)
+            .or_else(|_| AhoCorasick::builder().match_kind(MatchKind::Standard).build(&lits));
+        match ac {
+            Ok(ac) => slots.push(SlotIndex {
+                slot,
+                ac,
+                pattern_atoms,
+            }),
+            // Without an automaton these atoms never fire; rules depending on them must be
+            // evaluated directly, which `atoms_indexed` below accounts for.
+            Err(_) => continue,
+        }
+    }
+    let indexed_slots: std::collections::HashSet<u32> = slots.iter().map(|s| s.slot).collect();
+    let mut atom_rules = vec![Vec::new(); shared.atoms.len()];
+    let mut always = Vec::new();
+    for (ri, rule) in rules.iter().enumerate() {
+        let trig = union(
+            rule.variants
+                .iter()
+                .map(|(_, det)| cond_trigger(shared, &det.searches, &det.cond)),
+        )
+        .filter(|set| {
+            set.iter()
+                .all(|a| indexed_slots.contains(&shared.atoms[*a as usize].slot))
+        });
+        match trig {
+            Some(set) => {
+                for a in set {
+                    atom_rules[a as usize].push(ri as u32);
+                }
+            }
+            None => always.push(ri as u32),
+        }
+    }
+    Index {
+        slots,
+        atom_rules,
+        always,
+    }
+}
