@@ -183,10 +183,16 @@ mod tests {
         assert_eq!(t.tag_line(&mut s, SEED_HIT, &mut out), LineOutcome::Matched);
         assert!(out.ends_with(b"]}\n"), "{}", String::from_utf8_lossy(&out));
         out.clear();
-        assert_eq!(t.tag_line(&mut s, b"{\"a\":1}", &mut out), LineOutcome::Unmatched);
+        assert_eq!(
+            t.tag_line(&mut s, b"{\"a\":1}", &mut out),
+            LineOutcome::Unmatched
+        );
         assert_eq!(out, b"{\"a\":1}\n");
         out.clear();
-        assert_eq!(t.tag_line(&mut s, b"not json", &mut out), LineOutcome::Unparsable);
+        assert_eq!(
+            t.tag_line(&mut s, b"not json", &mut out),
+            LineOutcome::Unparsable
+        );
         assert_eq!(out, b"not json\n");
 
         let cfg = TagConfig {
@@ -196,9 +202,15 @@ mod tests {
         let t = cfg.build().unwrap();
         let mut s = t.scratch();
         out.clear();
-        assert_eq!(t.tag_line(&mut s, b"{\"a\":1}", &mut out), LineOutcome::Unmatched);
+        assert_eq!(
+            t.tag_line(&mut s, b"{\"a\":1}", &mut out),
+            LineOutcome::Unmatched
+        );
         assert!(out.is_empty());
-        assert_eq!(t.tag_line(&mut s, b"[1]", &mut out), LineOutcome::Unparsable);
+        assert_eq!(
+            t.tag_line(&mut s, b"[1]", &mut out),
+            LineOutcome::Unparsable
+        );
         assert_eq!(out, b"[1]\n");
     }
 
