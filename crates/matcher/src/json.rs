@@ -9,12 +9,23 @@ use crate::record::{Record, RecordError, Scalar, Text, Visitor};
 /// Deepest nesting of objects and arrays accepted (serde_json's default too).
 pub const MAX_DEPTH: usize = 128;
 
+/// Largest record accepted, in bytes (16 MiB). A longer record is not read at all: the
+/// matcher returns a [`RecordError`], and the CLI passes the line through unchanged and
+/// counts it as unparsable (docs/security.md).
+pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
+
 /// A JSON record held as bytes (one NDJSON line, a filter_wasm buffer, ...).
 #[derive(Debug, Clone, Copy)]
 pub struct JsonBytes<'a>(pub &'a [u8]);
 
 impl Record for JsonBytes<'_> {
     fn walk(&self, visitor: &mut dyn Visitor) -> Result<(), RecordError> {
+        if self.0.len() > MAX_RECORD_BYTES {
+            return Err(RecordError {
+                message: "record larger than 16 MiB (the record size limit)",
+                offset: MAX_RECORD_BYTES,
+            });
+        }
         let text = std::str::from_utf8(self.0).map_err(|e| RecordError {
             message: "invalid UTF-8",
             offset: e.valid_up_to(),
@@ -141,30 +152,35 @@ impl<'a> Reader<'a> {
         let start = self.i;
         let mut escaped = false;
         loop {
-            let Some(&c) = self.b.get(self.i) else {
+            // Jump to the next quote or backslash; the bytes skipped must hold no control
+            // character (a simple loop the compiler vectorises).
+            let rest = &self.b[self.i..];
+            let Some(off) = memchr::memchr2(b'"', b'\\', rest) else {
                 return Err(self.err("unterminated string"));
             };
-            match c {
-                b'"' => break,
-                b'\\' => {
-                    escaped = true;
-                    match self.b.get(self.i + 1) {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 2,
-                        Some(b'u') => {
-                            let ok = self
-                                .b
-                                .get(self.i + 2..self.i + 6)
-                                .is_some_and(|h| h.iter().all(|c| c.is_ascii_hexdigit()));
-                            if !ok {
-                                return Err(self.err("invalid \\u escape"));
-                            }
-                            self.i += 6;
-                        }
-                        _ => return Err(self.err("invalid escape")),
+            if rest[..off].iter().fold(false, |acc, &b| acc | (b < 0x20)) {
+                let bad = rest[..off].iter().position(|&b| b < 0x20).unwrap_or(0);
+                self.i += bad;
+                return Err(self.err("control character in string"));
+            }
+            self.i += off;
+            if self.b[self.i] == b'"' {
+                break;
+            }
+            escaped = true;
+            match self.b.get(self.i + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 2,
+                Some(b'u') => {
+                    let ok = self
+                        .b
+                        .get(self.i + 2..self.i + 6)
+                        .is_some_and(|h| h.iter().all(|c| c.is_ascii_hexdigit()));
+                    if !ok {
+                        return Err(self.err("invalid \\u escape"));
                     }
+                    self.i += 6;
                 }
-                0x00..=0x1F => return Err(self.err("control character in string")),
-                _ => self.i += 1,
+                _ => return Err(self.err("invalid escape")),
             }
         }
         let end = self.i;
@@ -432,5 +448,16 @@ mod tests {
             .is_err());
         let deep = format!("{{\"a\":{}1{}}}", "[".repeat(200), "]".repeat(200));
         assert!(walk(&deep).is_err());
+    }
+
+    #[test]
+    fn record_size_limit() {
+        let pad = MAX_RECORD_BYTES - "{\"a\":\"\"}".len();
+        let at_limit = format!("{{\"a\":\"{}\"}}", "x".repeat(pad));
+        assert_eq!(at_limit.len(), MAX_RECORD_BYTES);
+        assert!(walk(&at_limit).is_ok());
+        let over = format!("{{\"a\":\"{}\"}}", "x".repeat(pad + 1));
+        let err = walk(&over).unwrap_err();
+        assert!(err.message.contains("16 MiB"), "{err}");
     }
 }

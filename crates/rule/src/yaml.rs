@@ -12,6 +12,11 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// Most nodes one rule file may expand to, aliases included.
 pub const MAX_NODES: usize = 1_000_000;
+/// Most scalar bytes one rule file may expand to, aliases included (an alias of a long
+/// scalar repeated many times is an alias bomb too, with few nodes).
+pub const MAX_EXPANDED_BYTES: usize = 64 * 1024 * 1024;
+/// Deepest nesting of sequences and mappings accepted (Sigma rules use fewer than 10).
+pub const MAX_YAML_DEPTH: usize = 64;
 
 /// A position in the YAML text (1-based line and column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -97,8 +102,9 @@ pub struct YamlError {
 struct Builder {
     docs: Vec<Node>,
     stack: Vec<(Node, Option<Node>, usize)>,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<usize, (Node, usize, usize)>,
     nodes: usize,
+    bytes: usize,
     error: Option<YamlError>,
 }
 
@@ -109,23 +115,30 @@ fn loc_of(mark: &Marker) -> Location {
     }
 }
 
-fn count_nodes(node: &Node) -> usize {
+/// (nodes, scalar bytes) of a tree (its depth is bounded by [`MAX_YAML_DEPTH`]).
+fn measure(node: &Node) -> (usize, usize) {
     match &node.kind {
-        NodeKind::Scalar { .. } => 1,
-        NodeKind::Seq(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
-        NodeKind::Map(entries) => {
-            1 + entries
-                .iter()
-                .map(|(k, v)| count_nodes(k) + count_nodes(v))
-                .sum::<usize>()
-        }
+        NodeKind::Scalar { text, .. } => (1, text.len()),
+        NodeKind::Seq(items) => items.iter().fold((1, 0), |(n, b), i| {
+            let (n2, b2) = measure(i);
+            (n.saturating_add(n2), b.saturating_add(b2))
+        }),
+        NodeKind::Map(entries) => entries.iter().fold((1, 0), |(n, b), (k, v)| {
+            let (nk, bk) = measure(k);
+            let (nv, bv) = measure(v);
+            (
+                n.saturating_add(nk).saturating_add(nv),
+                b.saturating_add(bk).saturating_add(bv),
+            )
+        }),
     }
 }
 
 impl Builder {
     fn push_value(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let (n, b) = measure(&node);
+            self.anchors.insert(anchor, (node.clone(), n, b));
         }
         match self.stack.last_mut() {
             None => self.docs.push(node),
@@ -150,6 +163,7 @@ impl MarkedEventReceiver for Builder {
         match ev {
             Event::Scalar(text, style, anchor, _tag) => {
                 self.nodes += 1;
+                self.bytes = self.bytes.saturating_add(text.len());
                 let plain = style == TScalarStyle::Plain;
                 self.push_value(
                     Node {
@@ -161,6 +175,13 @@ impl MarkedEventReceiver for Builder {
             }
             Event::SequenceStart(anchor, _) => {
                 self.nodes += 1;
+                if self.stack.len() >= MAX_YAML_DEPTH {
+                    self.error = Some(YamlError {
+                        message: format!("YAML nests deeper than {MAX_YAML_DEPTH} levels"),
+                        loc,
+                    });
+                    return;
+                }
                 self.stack.push((
                     Node {
                         kind: NodeKind::Seq(Vec::new()),
@@ -172,6 +193,13 @@ impl MarkedEventReceiver for Builder {
             }
             Event::MappingStart(anchor, _) => {
                 self.nodes += 1;
+                if self.stack.len() >= MAX_YAML_DEPTH {
+                    self.error = Some(YamlError {
+                        message: format!("YAML nests deeper than {MAX_YAML_DEPTH} levels"),
+                        loc,
+                    });
+                    return;
+                }
                 self.stack.push((
                     Node {
                         kind: NodeKind::Map(Vec::new()),
@@ -187,13 +215,22 @@ impl MarkedEventReceiver for Builder {
                 }
             }
             Event::Alias(id) => match self.anchors.get(&id) {
-                Some(node) => {
-                    let n = count_nodes(node);
-                    self.nodes = self.nodes.saturating_add(n);
+                Some((node, n, b)) => {
+                    self.nodes = self.nodes.saturating_add(*n);
+                    self.bytes = self.bytes.saturating_add(*b);
                     if self.nodes > MAX_NODES {
                         self.error = Some(YamlError {
                             message: format!(
                                 "YAML aliases expand to more than {MAX_NODES} nodes (alias bomb?)"
+                            ),
+                            loc,
+                        });
+                        return;
+                    }
+                    if self.bytes > MAX_EXPANDED_BYTES {
+                        self.error = Some(YamlError {
+                            message: format!(
+                                "YAML aliases expand to more than {MAX_EXPANDED_BYTES} bytes of text (alias bomb?)"
                             ),
                             loc,
                         });
@@ -222,25 +259,37 @@ impl MarkedEventReceiver for Builder {
 }
 
 /// Parses every document of a YAML text into located trees.
+///
+/// The parser's events are pulled one by one (not through `Parser::load`, which recurses
+/// once per nesting level and asserts on the event order): nesting is bounded by
+/// [`MAX_YAML_DEPTH`] in the builder's own explicit stack, so no input can overflow the
+/// call stack or reach a panic inside the YAML library's loader.
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
     let mut builder = Builder {
         docs: Vec::new(),
         stack: Vec::new(),
         anchors: HashMap::new(),
         nodes: 0,
+        bytes: 0,
         error: None,
     };
     let mut parser = Parser::new_from_str(text);
-    let result = parser.load(&mut builder, true);
-    if let Some(e) = builder.error {
-        return Err(e);
-    }
-    if let Err(e) = result {
-        let m = e.marker();
-        return Err(YamlError {
-            message: e.info().to_string(),
-            loc: loc_of(m),
-        });
+    loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => break,
+            Ok((ev, mark)) => {
+                builder.on_event(ev, mark);
+                if let Some(e) = builder.error.take() {
+                    return Err(e);
+                }
+            }
+            Err(e) => {
+                return Err(YamlError {
+                    message: e.info().to_string(),
+                    loc: loc_of(e.marker()),
+                })
+            }
+        }
     }
     Ok(builder.docs)
 }
@@ -278,6 +327,31 @@ mod tests {
         }
         let err = parse_documents(&text).unwrap_err();
         assert!(err.message.contains("alias"), "{}", err.message);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_recursing() {
+        // Block sequences nest two bytes per level: `Parser::load` used to recurse once per
+        // level and overflow the stack on inputs like this.
+        let text = format!("{}x\n", "- ".repeat(200_000));
+        let err = parse_documents(&text).unwrap_err();
+        assert!(err.message.contains("deeper than 64"), "{}", err.message);
+        let flow = format!("a: {}1{}\n", "[".repeat(100), "]".repeat(100));
+        assert!(parse_documents(&flow).is_err());
+        let ok = format!("a: {}1{}\n", "[".repeat(60), "]".repeat(60));
+        assert!(parse_documents(&ok).is_ok());
+    }
+
+    #[test]
+    fn long_scalar_alias_bomb_is_refused() {
+        // Few nodes, many bytes: a 1 MiB scalar aliased 100 times.
+        let mut text = format!("a: &a '{}'\nb: [", "x".repeat(1 << 20));
+        for _ in 0..100 {
+            text.push_str("*a, ");
+        }
+        text.push_str("]\n");
+        let err = parse_documents(&text).unwrap_err();
+        assert!(err.message.contains("bytes of text"), "{}", err.message);
     }
 
     #[test]
