@@ -42,6 +42,8 @@ pub(crate) enum ValueMatcher {
         pats: Vec<BytePattern>,
         cased: bool,
         atoms: Option<Box<[u32]>>,
+        /// Necessary atoms (one of them holds whenever a pattern matches), for triggering.
+        hints: Option<Box<[u32]>>,
     },
     Int {
         value: i64,
@@ -53,7 +55,11 @@ pub(crate) enum ValueMatcher {
         cased: bool,
     },
     Null,
-    Regex(u32),
+    Regex {
+        id: u32,
+        /// Necessary atoms (literal prefixes of every match), for triggering.
+        hints: Option<Box<[u32]>>,
+    },
     Cidr(values::Cidr),
     Cmp {
         op: CmpOp,
@@ -109,10 +115,41 @@ pub(crate) struct CompiledRule {
     pub variants: Vec<(Option<u32>, CompiledDetection)>,
 }
 
+/// A small, fast hasher for short keys (record keys are trusted to be arbitrary but the
+/// trie only holds keys from rules, so collisions cannot be forced to grow it).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            h = (h.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        for &b in chunks.remainder() {
+            h = (h.rotate_left(5) ^ b as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        self.0 = h;
+    }
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0.rotate_left(5) ^ n as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type KeyMap<V> = HashMap<Box<[u8]>, V, std::hash::BuildHasherDefault<KeyHasher>>;
+
 /// A node of the field-path trie.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TrieNode {
-    pub children: HashMap<Box<[u8]>, u32>,
+    pub children: KeyMap<u32>,
     pub any: Option<u32>,
     pub slots: Vec<u32>,
 }
@@ -153,6 +190,55 @@ impl Shared {
             atoms: Vec::new(),
             atom_ids: HashMap::new(),
         }
+    }
+
+    /// A `contains` atom for a literal (folded here) on `slot`: a necessary-condition hint.
+    fn contains_atom(&mut self, slot: u32, lit: &[u8]) -> Option<u32> {
+        let text = std::str::from_utf8(lit).ok()?;
+        let folded = fold_string(text);
+        if folded.is_empty() {
+            return None;
+        }
+        let f = memchr::memmem::Finder::new(folded.as_bytes()).into_owned();
+        self.atom(slot, &BytePattern::Contains(Box::new(f)))
+    }
+
+    /// Hints of a pattern: its own atom, or a `contains` atom of its longest literal.
+    fn pattern_hint(&mut self, slot: u32, pat: &BytePattern, cased: bool) -> Option<u32> {
+        if !cased {
+            if let Some(a) = self.atom(slot, pat) {
+                return Some(a);
+            }
+        }
+        let lit = pat.longest_literal()?.to_vec();
+        self.contains_atom(slot, &lit)
+    }
+
+    /// Literal prefixes every match of a regex starts with, as `contains` atoms.
+    fn regex_hints(
+        &mut self,
+        slot: u32,
+        pattern: &str,
+        case_insensitive: bool,
+    ) -> Option<Box<[u32]>> {
+        use regex_syntax::hir::literal::{ExtractKind, Extractor};
+        let hir = regex_syntax::ParserBuilder::new()
+            .case_insensitive(case_insensitive)
+            .build()
+            .parse(pattern)
+            .ok()?;
+        let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+        let lits = seq.literals()?;
+        if lits.is_empty() || lits.len() > 64 || lits.iter().any(|l| l.as_bytes().len() < 2) {
+            return None;
+        }
+        let mut out = Vec::new();
+        for l in lits {
+            out.push(self.contains_atom(slot, l.as_bytes())?);
+        }
+        out.sort_unstable();
+        out.dedup();
+        Some(out.into_boxed_slice())
     }
 
     /// The atom of an indexable pattern on `slot`'s folded text.
@@ -315,7 +401,23 @@ impl Shared {
             Some(f) => self.field_slot(f, rename),
             None => self.all_slot(),
         };
-        let key = format!("{slot}|{:?}|{:?}", t.modifiers, t.values);
+        let mut key = format!("{slot}|");
+        for m in &t.modifiers {
+            key.push_str(&(*m as u8).to_string());
+            key.push(',');
+        }
+        for v in &t.values {
+            let tag = match v {
+                Value::Str(_) => 's',
+                Value::Int(_) => 'i',
+                Value::Float(_) => 'f',
+                Value::Bool(_) => 'b',
+                Value::Null => 'n',
+            };
+            key.push('\u{0}');
+            key.push(tag);
+            key.push_str(&v.to_text());
+        }
         if let Some(id) = self.test_ids.get(&key) {
             return Ok(*id);
         }
@@ -379,12 +481,9 @@ impl Shared {
                 let Value::Str(p) = v else {
                     return Err("'re' needs a string".into());
                 };
-                ValueMatcher::Regex(self.add_regex(
-                    p,
-                    has(ReIgnoreCase),
-                    has(ReMultiLine),
-                    has(ReDotAll),
-                )?)
+                let id = self.add_regex(p, has(ReIgnoreCase), has(ReMultiLine), has(ReDotAll))?;
+                let hints = self.regex_hints(slot, p, has(ReIgnoreCase));
+                ValueMatcher::Regex { id, hints }
             } else if has(Cidr) {
                 let Value::Str(p) = v else {
                     return Err("'cidr' needs a string".into());
@@ -402,10 +501,16 @@ impl Shared {
                     part,
                 }
             } else {
-                let stringy = t.modifiers.iter().any(|m| {
-                    matches!(m, Contains | StartsWith | EndsWith | Windash) || m.is_encoding()
-                });
+                // A field-less key (`'|all': 1`) searches like a keyword: its values are
+                // text found in any value (docs/semantics.md, "Keywords").
+                let stringy = t.field.is_none()
+                    || t.modifiers.iter().any(|m| {
+                        matches!(m, Contains | StartsWith | EndsWith | Windash) || m.is_encoding()
+                    });
                 match v {
+                    Value::Null if t.field.is_none() => {
+                        return Err("null is not a keyword (a field-less test needs text)".into())
+                    }
                     Value::Null => ValueMatcher::Null,
                     Value::Bool(b) if !stringy => ValueMatcher::Bool { value: *b, cased },
                     Value::Int(i) if !stringy => ValueMatcher::Int {
@@ -497,10 +602,16 @@ impl Shared {
                     pats.push(BytePattern::literal(&b, !start_star, !end_star));
                 }
             }
+            let hints = pats
+                .iter()
+                .map(|p| self.pattern_hint(slot, p, true))
+                .collect::<Option<Vec<u32>>>()
+                .map(Vec::into_boxed_slice);
             return Ok(ValueMatcher::Text {
                 pats,
                 cased: true,
                 atoms: None,
+                hints,
             });
         }
         for v in &variants {
@@ -530,7 +641,17 @@ impl Shared {
                 .collect::<Option<Vec<u32>>>()
                 .map(Vec::into_boxed_slice)
         };
-        Ok(ValueMatcher::Text { pats, cased, atoms })
+        let hints = pats
+            .iter()
+            .map(|p| self.pattern_hint(slot, p, cased))
+            .collect::<Option<Vec<u32>>>()
+            .map(Vec::into_boxed_slice);
+        Ok(ValueMatcher::Text {
+            pats,
+            cased,
+            atoms,
+            hints,
+        })
     }
 }
 

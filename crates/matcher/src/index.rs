@@ -95,9 +95,9 @@ fn union(options: impl Iterator<Item = Trigger>) -> Trigger {
 
 fn matcher_trigger(m: &ValueMatcher) -> Trigger {
     match m {
-        ValueMatcher::Text {
-            atoms: Some(atoms), ..
-        } => Some(atoms.to_vec()),
+        ValueMatcher::Text { hints: Some(h), .. } | ValueMatcher::Regex { hints: Some(h), .. } => {
+            Some(h.to_vec())
+        }
         _ => None,
     }
 }
@@ -171,7 +171,7 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
         // Standard semantics: overlapping search reports every literal at every position.
         // A DFA when it stays small (fast), else the contiguous NFA (compact).
         let total: usize = lits.iter().map(|l| l.len()).sum();
-        let kind = if total <= 20_000 {
+        let kind = if total <= 64 * 1024 {
             AhoCorasickKind::DFA
         } else {
             AhoCorasickKind::ContiguousNFA
@@ -180,7 +180,11 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
             .match_kind(MatchKind::Standard)
             .kind(Some(kind))
             .build(&lits)
-            .or_else(|_| AhoCorasick::builder().match_kind(MatchKind::Standard).build(&lits));
+            .or_else(|_| {
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .build(&lits)
+            });
         match ac {
             Ok(ac) => slots.push(SlotIndex {
                 slot,

@@ -21,8 +21,8 @@
 #![deny(missing_docs)]
 
 mod compile;
-mod index;
 pub mod fold;
+mod index;
 pub mod json;
 pub mod pattern;
 pub mod pipeline;
@@ -49,6 +49,14 @@ pub struct RuleInfo {
     pub tags: Vec<String>,
     /// Where it was loaded from.
     pub source: String,
+}
+
+impl Scratch {
+    /// How many rules the last [`RuleSet::match_record`] evaluated (diagnostics: the index
+    /// keeps this far below the number of rules).
+    pub fn last_evaluated(&self) -> usize {
+        self.candidates.len()
+    }
 }
 
 /// An immutable, thread-safe compiled rule set.
@@ -190,6 +198,11 @@ impl RuleSet {
     /// for them (diagnostics).
     pub fn unindexed_rules(&self) -> usize {
         self.index.always.len()
+    }
+
+    /// The rules evaluated for every record because no index trigger could be derived.
+    pub fn unindexed_rule_ids(&self) -> Vec<usize> {
+        self.index.always.iter().map(|r| *r as usize).collect()
     }
 
     /// Matches like [`RuleSet::match_record`] but without the cross-rule index: every rule is
@@ -470,7 +483,7 @@ impl RuleSet {
                 }
                 _ => false,
             },
-            ValueMatcher::Regex(i) => {
+            ValueMatcher::Regex { id: i, .. } => {
                 if !texty {
                     return false;
                 }
@@ -633,24 +646,37 @@ impl Visitor for Extractor<'_> {
     fn key(&mut self, key: Text<'_>) -> bool {
         let set = self.set;
         let trie = &set.shared.trie;
-        // Normalise the key into tmp.
         let s = &mut *self.s;
-        s.tmp.clear();
+        let strip = set.shared.pipeline.key_compare == pipeline::KeyCompare::StripSpaces;
+        // Plain keys without spaces are looked up in place; others are normalised into tmp.
+        let mut use_tmp = false;
         match key {
-            Text::Plain(k) => s.tmp.extend_from_slice(k.as_bytes()),
-            Text::JsonEscaped(b) => json::unescape_into(b, &mut s.tmp),
+            Text::Plain(k) if !(strip && k.as_bytes().contains(&b' ')) => {}
+            Text::Plain(k) => {
+                s.tmp.clear();
+                s.tmp.extend(k.bytes().filter(|b| *b != b' '));
+                use_tmp = true;
+            }
+            Text::JsonEscaped(b) => {
+                s.tmp.clear();
+                json::unescape_into(b, &mut s.tmp);
+                if strip {
+                    s.tmp.retain(|b| *b != b' ');
+                }
+                use_tmp = true;
+            }
         }
-        if set.shared.pipeline.key_compare == pipeline::KeyCompare::StripSpaces
-            && s.tmp.contains(&b' ')
-        {
-            s.tmp.retain(|b| *b != b' ');
-        }
+        let plain: &[u8] = match key {
+            Text::Plain(k) => k.as_bytes(),
+            Text::JsonEscaped(_) => &[],
+        };
         let new_start = s.frames.len() as u32;
         let parent_start = s.frame_starts.last().copied().unwrap_or(0) as usize;
         let parent_end = s.frames.len();
+        let k: &[u8] = if use_tmp { &s.tmp } else { plain };
         if self.depth == 0 {
             // Top-level keys start from the root.
-            if let Some(&n) = trie[0].children.get(&s.tmp[..]) {
+            if let Some(&n) = trie[0].children.get(k) {
                 s.frames.push(n);
             }
             if let Some(n) = trie[0].any {
@@ -659,7 +685,7 @@ impl Visitor for Extractor<'_> {
         } else {
             for fi in parent_start..parent_end {
                 let node = &trie[s.frames[fi] as usize];
-                if let Some(&n) = node.children.get(&s.tmp[..]) {
+                if let Some(&n) = node.children.get(k) {
                     s.frames.push(n);
                 }
                 if let Some(n) = node.any {

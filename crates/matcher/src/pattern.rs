@@ -155,6 +155,23 @@ impl BytePattern {
         }
     }
 
+    /// The longest literal every match must contain (none for a pattern of wildcards only).
+    pub fn longest_literal(&self) -> Option<&[u8]> {
+        let lit: &[u8] = match self {
+            BytePattern::Exact(b) | BytePattern::Prefix(b) | BytePattern::Suffix(b) => b,
+            BytePattern::Contains(f) => f.needle(),
+            BytePattern::Glob { segs, .. } => segs
+                .iter()
+                .flatten()
+                .filter_map(|p| match p {
+                    SegPiece::Lit(l) => Some(&l[..]),
+                    SegPiece::One => None,
+                })
+                .max_by_key(|l| l.len())?,
+        };
+        (!lit.is_empty()).then_some(lit)
+    }
+
     /// Does the pattern match `hay`?
     pub fn is_match(&self, hay: &[u8]) -> bool {
         match self {

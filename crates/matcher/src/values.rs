@@ -124,16 +124,16 @@ impl Cidr {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
+        // Taken as written: no trimming, and the prefix is 1-3 ASCII digits (no sign).
         let addr: IpAddr = a
-            .trim()
             .parse()
             .map_err(|_| format!("'{s}' is not an IP network"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match p {
-            Some(p) => p
-                .trim()
+            Some(p) if (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) => p
                 .parse::<u8>()
                 .map_err(|_| format!("'{s}': bad prefix length"))?,
+            Some(_) => return Err(format!("'{s}': bad prefix length")),
             None => max,
         };
         if prefix > max {

@@ -1,0 +1,83 @@
+//! The cross-rule index changes no result: for every real event and every rule, indexed
+//! matching (candidate rules only, atom bits) gives exactly the rules that evaluating every
+//! rule directly gives.
+
+use sigmatag::{load, read_placeholders};
+use sigmatag_matcher::{JsonBytes, Pipeline};
+use sigmatag_rule::LoadOptions;
+use sigmatag_suite::{shared_dir, ACTIVE_RULE_DIRS};
+
+fn compare(
+    dirs: Vec<std::path::PathBuf>,
+    mapping: &str,
+    events: &std::path::Path,
+) -> (usize, usize) {
+    let opts = LoadOptions {
+        placeholders: read_placeholders(
+            &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/placeholders.yml"),
+        )
+        .unwrap(),
+    };
+    let loaded = load(&dirs, Pipeline::preset(mapping).unwrap(), &opts).unwrap();
+    let set = &loaded.set;
+    let text = std::fs::read(events).unwrap();
+    let mut a = set.scratch();
+    let mut b = set.scratch();
+    let (mut records, mut hits) = (0, 0);
+    for line in text.split(|c| *c == b'\n').filter(|l| !l.is_empty()) {
+        let indexed = set.match_record(&JsonBytes(line), &mut a).unwrap().to_vec();
+        let direct = set
+            .match_record_unindexed(&JsonBytes(line), &mut b)
+            .unwrap();
+        assert_eq!(
+            indexed,
+            direct,
+            "record {records}: {}",
+            String::from_utf8_lossy(line)
+        );
+        records += 1;
+        hits += indexed.len();
+    }
+    eprintln!(
+        "{} rules, {mapping}: {records} records, {hits} rule hits, indexed == direct",
+        set.len()
+    );
+    (records, hits)
+}
+
+#[test]
+fn windows_rules_evtx_mapping() {
+    let Some(shared) = shared_dir("corpus/events") else {
+        return;
+    };
+    let Some(_) = shared_dir("corpus/sigmahq") else {
+        return;
+    };
+    let (records, hits) = compare(
+        vec![shared.join("corpus/sigmahq/rules/windows")],
+        "evtx",
+        &shared.join("corpus/events/windows-evtx.jsonl"),
+    );
+    assert_eq!(records, 16_794);
+    assert!(hits > 1000);
+}
+
+#[test]
+fn all_active_rules_flat_mapping() {
+    let Some(shared) = shared_dir("corpus/events") else {
+        return;
+    };
+    let Some(_) = shared_dir("corpus/sigmahq") else {
+        return;
+    };
+    let dirs = ACTIVE_RULE_DIRS
+        .iter()
+        .map(|d| shared.join("corpus/sigmahq").join(d))
+        .collect();
+    let (_, hits) = compare(
+        dirs,
+        "flat",
+        &shared.join("corpus/events/process_creation.jsonl"),
+    );
+    assert!(hits > 0);
+}
