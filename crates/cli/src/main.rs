@@ -8,6 +8,8 @@ use sigmatag::{load, read_placeholders, tag_fragments, tag_stream, Loaded, TagSt
 use sigmatag_matcher::Pipeline;
 use sigmatag_rule::{LoadOptions, RuleError};
 
+mod serve;
+
 const USAGE: &str = "\
 sigmatag: tag records with the Sigma rules they match
 
@@ -15,6 +17,7 @@ USAGE:
     sigmatag tag [--rules PATH]... [--mapping NAME|FILE] [--tag-field NAME]
                  [--placeholders FILE] [--stats] [FILE]
     sigmatag check [--mapping NAME|FILE] [--placeholders FILE] [--json] PATH...
+    sigmatag serve [--mode http|tcp|stdout] ... (sigmatag serve --help; docs/vector.md)
 
 tag     reads NDJSON (FILE or stdin), writes NDJSON to stdout, one line out per line in.
         A matching record gets the tag field (default `sigma`) with the matched rules;
@@ -197,6 +200,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if cmd == "serve" {
+        return ExitCode::from(serve::main(rest));
+    }
     let opts = match parse_args(rest) {
         Ok(o) => o,
         Err(e) => {
