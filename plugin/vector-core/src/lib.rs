@@ -24,10 +24,11 @@
 
 use std::fmt::Write as _;
 
-use sigmatag_matcher::{Record, RecordError, Scalar, Scratch, Text, Visitor};
+use sigmatag_matcher::{Record, RecordError, Scalar, Text, Visitor};
 use vrl::value::{KeyString, ObjectMap, Value};
 
 pub use sigmatag::{LineOutcome as Outcome, TagConfig, Tagger};
+pub use sigmatag_matcher::Scratch;
 
 /// Deepest nesting a record may have; deeper records are left unchanged (unreadable).
 pub const MAX_DEPTH: usize = 512;
