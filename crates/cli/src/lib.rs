@@ -95,7 +95,8 @@ pub fn load(paths: &[PathBuf], pipeline: Pipeline, opts: &LoadOptions) -> std::i
         }
     }
     let n_files = texts.len();
-    let (rules, mut rejected) = parse_texts(texts, opts);
+    let (mut rules, mut rejected) = parse_texts(texts, opts);
+    rejected.extend(cap_rules(&mut rules, MAX_RULES));
     let (set, compile_errors) = RuleSet::compile(&rules, pipeline);
     rejected.extend(read_errors);
     rejected.extend(compile_errors);
@@ -104,6 +105,33 @@ pub fn load(paths: &[PathBuf], pipeline: Pipeline, opts: &LoadOptions) -> std::i
         rejected,
         files: n_files,
     })
+}
+
+/// Most rules one [`load`] accepts (after parsing, before compiling). The rules beyond it,
+/// in loading order, are rejected with this limit as their reason (docs/security.md).
+pub const MAX_RULES: usize = 100_000;
+
+/// Keeps the first `max` rules; each rule beyond is returned as a rejection naming the limit.
+pub fn cap_rules(rules: &mut Vec<Rule>, max: usize) -> Vec<RuleError> {
+    if rules.len() <= max {
+        return Vec::new();
+    }
+    rules
+        .drain(max..)
+        .map(|r| RuleError {
+            source: r.source,
+            rule_id: Some(r.id),
+            title: Some(r.title),
+            loc: r
+                .detection
+                .search_ids
+                .first()
+                .map(|s| s.loc)
+                .unwrap_or(Location { line: 1, col: 1 }),
+            path: String::new(),
+            reason: format!("more than {max} rules loaded: this rule is over the rule-count limit"),
+        })
+        .collect()
 }
 
 fn file_error(f: &Path, reason: &str) -> RuleError {

@@ -211,7 +211,10 @@ pub fn parse_rule_node(doc: &Node, source: &str, opts: &LoadOptions) -> Result<R
 /// Location of a mapping's key.
 fn key_loc(map: &Node, key: &str) -> Option<Location> {
     match &map.kind {
-        NodeKind::Map(entries) => entries.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(k, _)| k.loc),
+        NodeKind::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(k, _)| k.loc),
         _ => None,
     }
 }
@@ -369,6 +372,13 @@ fn parse_search_id(
         NodeKind::Seq(items) => {
             if items.is_empty() {
                 return Err(ctx.err(v.loc, path, "empty list"));
+            }
+            if items.len() > MAX_VALUES_PER_FIELD {
+                return Err(ctx.err(
+                    v.loc,
+                    path,
+                    format!("more than {MAX_VALUES_PER_FIELD} values"),
+                ));
             }
             for (i, it) in items.iter().enumerate() {
                 let p = format!("{path}[{i}]");
