@@ -2,7 +2,7 @@
 # Fuzz smoke run: builds every cargo-fuzz target in fuzz/ and runs each for a bounded time.
 # Fails on any crash, panic, leak, out-of-memory or per-input timeout (libFuzzer's exit code).
 #
-#   FUZZ_SECONDS   seconds per target (default 60)
+#   FUZZ_SECONDS   seconds per target (default 45: 4 targets, 2 at a time, ~90 s of fuzzing)
 #   FUZZ_JOBS      targets run side by side (default 2, the CI machine's cores)
 #   FUZZ_TARGETS   space-separated subset (default: every target, `cargo fuzz list`)
 #
@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-secs=${FUZZ_SECONDS:-60}
+secs=${FUZZ_SECONDS:-45}
 jobs=${FUZZ_JOBS:-2}
 start=$(date +%s)
 say() { echo "== fuzz: $* ($(( $(date +%s) - start ))s)"; }
