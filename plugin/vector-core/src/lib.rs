@@ -12,13 +12,13 @@
 //! ```
 //! use sigmatag_vector::{TagConfig, VrlTagger, Outcome};
 //! use vrl::value::Value;
-//! let tagger = VrlTagger::new(TagConfig::default().build().unwrap());
+//! let tagger = VrlTagger::new(TagConfig::default().build().expect("the embedded rule loads"));
 //! let mut scratch = tagger.scratch();
 //! let mut v: Value = serde_json::from_str(
 //!     r#"{"Image":"C:\\Windows\\System32\\iexpress.exe","CommandLine":"iexpress /n C:\\ProgramData\\a.sed"}"#,
-//! ).unwrap();
+//! ).expect("valid JSON");
 //! assert_eq!(tagger.tag(&mut scratch, &mut v), Outcome::Matched);
-//! assert!(v.as_object().unwrap().contains_key("sigma"));
+//! assert!(v.as_object().is_some_and(|m| m.contains_key("sigma")));
 //! ```
 #![deny(missing_docs)]
 
@@ -253,7 +253,10 @@ mod tests {
 
     #[test]
     fn walks_every_value_kind() {
-        let ts = Utc.with_ymd_and_hms(2019, 3, 4, 5, 6, 7).unwrap()
+        let ts = Utc
+            .with_ymd_and_hms(2019, 3, 4, 5, 6, 7)
+            .single()
+            .expect("test fixture")
             + chrono::Duration::milliseconds(250);
         let mut m = ObjectMap::new();
         m.insert("b".into(), Value::Bytes(vec![b'h', 0xff].into()));
@@ -266,7 +269,9 @@ mod tests {
             Value::Array(vec![Value::Boolean(true), Value::Object(ObjectMap::new())]),
         );
         let mut tr = Trace::default();
-        VrlRecord(&Value::Object(m)).walk(&mut tr).unwrap();
+        VrlRecord(&Value::Object(m))
+            .walk(&mut tr)
+            .expect("test fixture");
         assert_eq!(
             tr.0,
             "{ k:Plain(\"b\") Str(Plain(\"h\u{fffd}\")) ev k:Plain(\"f\") Number(\"1.0\") ev \
@@ -283,7 +288,7 @@ mod tests {
 
     #[test]
     fn unreadable_values_are_left_alone() {
-        let t = VrlTagger::new(TagConfig::default().build().unwrap());
+        let t = VrlTagger::new(TagConfig::default().build().expect("test fixture"));
         let mut s = t.scratch();
         let mut v = Value::from("just text");
         assert_eq!(t.tag(&mut s, &mut v), Outcome::Unparsable);
@@ -308,22 +313,26 @@ mod tests {
             drop_unmatched: true,
             ..TagConfig::default()
         };
-        let t = VrlTagger::new(cfg.build().unwrap());
+        let t = VrlTagger::new(cfg.build().expect("test fixture"));
         let mut s = t.scratch();
         let mut v: Value = serde_json::from_str(
             r#"{"hit":1,"Image":"C:\\x\\IEXPRESS.exe","CommandLine":"iexpress -n C:\\ProgramData\\a.sed"}"#,
         )
-        .unwrap();
+        .expect("test fixture");
         let o = t.tag(&mut s, &mut v);
         assert_eq!(o, Outcome::Matched);
         assert!(t.keep(o));
-        let hit = v.as_object().unwrap().get("hit").unwrap();
-        let entry = &hit.as_array().unwrap()[0];
+        let hit = v
+            .as_object()
+            .expect("test fixture")
+            .get("hit")
+            .expect("test fixture");
+        let entry = &hit.as_array().expect("test fixture")[0];
         assert_eq!(
-            entry.as_object().unwrap().get("level"),
+            entry.as_object().expect("test fixture").get("level"),
             Some(&Value::from("high"))
         );
-        let mut other: Value = serde_json::from_str(r#"{"Image":"x"}"#).unwrap();
+        let mut other: Value = serde_json::from_str(r#"{"Image":"x"}"#).expect("test fixture");
         let o = t.tag(&mut s, &mut other);
         assert_eq!(o, Outcome::Unmatched);
         assert!(!t.keep(o));
