@@ -94,14 +94,26 @@ impl WasmHost {
     /// Instantiates with `dirs` pre-opened (each under its own absolute path, as WAMR does
     /// with `Accessible_Paths`) and runs `_initialize`.
     pub fn new(engine: &Engine, module: &Module, dirs: &[&Path], function: &str) -> WasmHost {
+        let pairs: Vec<(&Path, &Path)> = dirs.iter().map(|d| (*d, *d)).collect();
+        WasmHost::with_guest_paths(engine, module, &pairs, function)
+    }
+
+    /// Instantiates with each host directory pre-opened under a guest path (filter_wasm
+    /// pre-opens "." when `Accessible_Paths` is not set).
+    pub fn with_guest_paths(
+        engine: &Engine,
+        module: &Module,
+        dirs: &[(&Path, &Path)],
+        function: &str,
+    ) -> WasmHost {
         let stderr = Captured::default();
         let mut b = WasiCtxBuilder::new();
         b.stderr(Box::new(wasmi_wasi::wasi_common::pipe::WritePipe::new(
             stderr.clone(),
         )));
-        for d in dirs {
+        for (d, guest) in dirs {
             let dir = Dir::open_ambient_dir(d, ambient_authority()).expect("open pre-opened dir");
-            b.preopened_dir(dir, d).expect("pre-open");
+            b.preopened_dir(dir, guest).expect("pre-open");
         }
         let mut store = Store::new(engine, b.build());
         let mut linker = Linker::<WasiCtx>::new(engine);
@@ -170,6 +182,11 @@ impl WasmHost {
                 String::from_utf8_lossy(&out[..out.len().min(200)])
             ),
         }
+    }
+
+    /// The module's linear memory size in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        self.memory.data(&self.store).len()
     }
 
     /// The call with raw pointers (for `record = 0`).

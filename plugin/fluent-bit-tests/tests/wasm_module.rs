@@ -215,3 +215,22 @@ fn no_preopened_dir_uses_the_embedded_rule() {
     assert_eq!(tagged(&h.call("t", HIT.as_bytes()), "sigma"), vec![SEED_ID]);
     assert!(h.stderr.text().contains("embedded default rule"));
 }
+
+#[test]
+fn default_dot_dir_is_not_searched_without_a_config_file() {
+    let Some((e, m)) = module() else { return };
+    // Accessible_Paths unset: filter_wasm pre-opens "." (here holding a rule that would tag
+    // every record). It must not be loaded: the embedded rule is used instead.
+    let any = "title: any\nid: any-1\nlogsource: {product: windows}\ndetection:\n  sel:\n    Image|contains: 'e'\n  condition: sel\n";
+    let d = dir("dot", &[("any.yml", any)]);
+    let mut h = WasmHost::with_guest_paths(e, m, &[(&d, Path::new("."))], "sigmatag_filter");
+    assert_eq!(tagged(&h.call("t", HIT.as_bytes()), "sigma"), vec![SEED_ID]);
+    assert_eq!(h.call("t", MISS.as_bytes()), Outcome::Kept);
+    // With a sigmatag.yml in it, "." is used.
+    let d = dir(
+        "dot2",
+        &[("any.yml", any), ("sigmatag.yml", "tag_field: t\n")],
+    );
+    let mut h = WasmHost::with_guest_paths(e, m, &[(&d, Path::new("."))], "sigmatag_filter");
+    assert_eq!(tagged(&h.call("t", MISS.as_bytes()), "t"), vec!["any-1"]);
+}

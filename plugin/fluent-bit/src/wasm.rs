@@ -58,10 +58,13 @@ fn preopened_dirs() -> Vec<PathBuf> {
 }
 
 fn load() -> State {
-    let dirs = preopened_dirs();
+    let mut dirs = preopened_dirs();
+    // filter_wasm pre-opens "." (Fluent Bit's working directory) when Accessible_Paths is
+    // not set: never search that for rules unless it holds a sigmatag.yml.
+    dirs.retain(|d| d.as_os_str() != "." || d.join(sigmatag_adapter::CONFIG_FILE).is_file());
     let settings = if dirs.is_empty() {
         eprintln!(
-            "sigmatag: no directory is pre-opened (Accessible_Paths): using the embedded default rule"
+            "sigmatag: no rules directory is pre-opened (set Accessible_Paths): using the embedded default rule"
         );
         None
     } else {
