@@ -10,6 +10,8 @@
 //! the cases are matches; each property asserts that share so it cannot silently degenerate.
 //!
 //! Cases per property: `SIGMATAG_PROPTEST_CASES`, else `PROPTEST_CASES`, else 10 000.
+//! `SIGMATAG_PROPTEST_EXPLORE=1` logs every disagreement (with the rule as YAML and the
+//! records) instead of stopping and shrinking at the first; run with `--nocapture`.
 
 use std::cell::Cell;
 use std::fmt::Write as _;
@@ -27,12 +29,19 @@ use sigmatag_rule::{
 // Vocabulary
 // ---------------------------------------------------------------------------------------
 
-/// Field names rules test and records carry (one dotted, for the flat split lookup).
-const FIELDS: &[&str] = &["Image", "CommandLine", "EventID", "a.b", "Ip", "Ts"];
+/// Field names rules test and records carry (two dotted, for the flat split lookup).
+const FIELDS: &[&str] = &[
+    "Image",
+    "CommandLine",
+    "EventID",
+    "a.b",
+    "Ip",
+    "Ts",
+    "p.q.r",
+];
 
 /// Search identifier names (two start with `_`, which `them` skips).
 const NAMES: &[&str] = &["sel", "sel_x", "selection_img", "filter", "_aux", "_sel2"];
-
 
 /// Pieces of rule strings.
 const ATOMS: &[&str] = &[
@@ -99,11 +108,11 @@ const REGEXES: &[&str] = &[
     "(?s)a.b",
     "1\\.5",
     "^true$",
-    "(",
-    "(?=a)",
-    "a\\1",
     "[[:alpha:]]{3}",
 ];
+
+/// Regexes both engines must reject (syntax error, look-around, backreference).
+const BAD_REGEXES: &[&str] = &["(", "(?=a)", "a\\1", "(?<!x)y"];
 
 /// Strings that some regexes above match (and some they do not).
 const REGEX_SAMPLES: &[&str] = &[
@@ -119,11 +128,18 @@ const CIDRS: &[&str] = &[
     "2001:db8::/32",
     "10.1.2.3",
     "0.0.0.0/0",
+    "10.0.0.1/8",
+    "::ffff:10.0.0.0/104",
+];
+
+/// Networks both engines must reject.
+const BAD_CIDRS: &[&str] = &[
     "10.0.0.0/33",
     "x",
     " 10.0.0.0/8",
     "10.0.0.0/ 8",
-    "10.0.0.1/8",
+    "10.0.0.0/+8",
+    "fe80::/129",
 ];
 
 const IPS: &[&str] = &[
@@ -391,7 +407,13 @@ fn field_test() -> BoxedStrategy<TestSpec> {
                 v
             } else {
                 v.into_iter()
-                    .map(|x| if x == Value::Null { Value::Str(String::new()) } else { x })
+                    .map(|x| {
+                        if x == Value::Null {
+                            Value::Str(String::new())
+                        } else {
+                            x
+                        }
+                    })
                     .collect()
             };
             (f, mods, v)
@@ -428,9 +450,12 @@ fn field_test() -> BoxedStrategy<TestSpec> {
         opt("all", 0.1),
         opt("neq", 0.1),
         values(
-            prop::sample::select(REGEXES)
-                .prop_map(|s| Value::Str(s.into()))
-                .boxed(),
+            prop_oneof![
+                20 => prop::sample::select(REGEXES),
+                1 => prop::sample::select(BAD_REGEXES),
+            ]
+            .prop_map(|s| Value::Str(s.into()))
+            .boxed(),
         ),
     )
         .prop_map(|(f, i, m, s, a, n, v)| (f, collect_mods(&[Some("re"), i, m, s, a, n]), v));
@@ -439,9 +464,12 @@ fn field_test() -> BoxedStrategy<TestSpec> {
         opt("all", 0.1),
         opt("neq", 0.15),
         values(
-            prop::sample::select(CIDRS)
-                .prop_map(|s| Value::Str(s.into()))
-                .boxed(),
+            prop_oneof![
+                15 => prop::sample::select(CIDRS),
+                1 => prop::sample::select(BAD_CIDRS),
+            ]
+            .prop_map(|s| Value::Str(s.into()))
+            .boxed(),
         ),
     )
         .prop_map(|(f, a, n, v)| (f, collect_mods(&[Some("cidr"), a, n]), v));
@@ -609,17 +637,36 @@ fn cond(n: usize, depth: u32) -> BoxedStrategy<CondSpec> {
 }
 
 fn rule_spec() -> BoxedStrategy<RuleSpec> {
-    (1usize..=4)
-        .prop_flat_map(|n| {
-            (
-                prop::sample::subsequence(NAMES, n),
-                prop::collection::vec(shape(), n),
-                prop::collection::vec(cond(n, 2), 1..=2),
-            )
-        })
-        .prop_map(|(names, shapes, conds)| RuleSpec {
-            searches: names.into_iter().zip(shapes).collect(),
-            conds,
+    // Built once (no `prop_flat_map`): four identifiers are generated and the first `n`
+    // kept; condition indexes are taken modulo `n`.
+    (
+        1usize..=4,
+        prop::sample::subsequence(NAMES, 4).prop_shuffle(),
+        prop::collection::vec(shape(), 4),
+        prop::collection::vec(cond(4, 2), 1..=2),
+    )
+        .prop_map(|(n, names, shapes, conds)| {
+            fn clamp(c: CondSpec, n: usize) -> CondSpec {
+                let p = |p: PatSpec| match p {
+                    PatSpec::Exact(i) => PatSpec::Exact(i % n),
+                    PatSpec::Prefix(i) => PatSpec::Prefix(i % n),
+                    PatSpec::Suffix(i) => PatSpec::Suffix(i % n),
+                    other => other,
+                };
+                match c {
+                    CondSpec::Id(i) => CondSpec::Id(i % n),
+                    CondSpec::Not(x) => CondSpec::Not(Box::new(clamp(*x, n))),
+                    CondSpec::And(xs) => {
+                        CondSpec::And(xs.into_iter().map(|x| clamp(x, n)).collect())
+                    }
+                    CondSpec::Or(xs) => CondSpec::Or(xs.into_iter().map(|x| clamp(x, n)).collect()),
+                    CondSpec::Of(q, pat) => CondSpec::Of(q, p(pat)),
+                }
+            }
+            RuleSpec {
+                searches: names.into_iter().zip(shapes).take(n).collect(),
+                conds: conds.into_iter().map(|c| clamp(c, n)).collect(),
+            }
         })
         .boxed()
 }
@@ -1119,21 +1166,10 @@ enum Placement {
     Array,
     NestedArray,
     Nested,
+    DeepNested,
     ArrayOfObjects,
     ObjectValue,
     Null,
-}
-
-fn leaf(derived: Vec<Json>, general: Vec<Json>) -> BoxedStrategy<Json> {
-    if derived.is_empty() {
-        prop::sample::select(general).boxed()
-    } else {
-        prop_oneof![
-            3 => prop::sample::select(derived),
-            1 => prop::sample::select(general),
-        ]
-        .boxed()
-    }
 }
 
 fn insert(obj: &mut Map<String, Json>, key: &str, v: Json) {
@@ -1160,6 +1196,17 @@ fn build_record(entries: Vec<(String, Placement, Json, Json)>) -> Json {
             (Placement::NestedArray, _) => insert(&mut obj, &f, json!([[v1], [], v2])),
             (Placement::Nested, Some((h, t))) => insert(&mut obj, h, json!({ t: v1 })),
             (Placement::Nested, None) => insert(&mut obj, &f, json!({ "x": v1 })),
+            (Placement::DeepNested, None) => insert(&mut obj, &f, v1),
+            (Placement::DeepNested, Some(_)) => {
+                // Every dot is a level: `p.q.r` -> {"p": {"q": {"r": v}}}.
+                let mut parts: Vec<&str> = f.split('.').collect();
+                let last = parts.pop().expect("one part");
+                let mut v = json!({ last: v1 });
+                while parts.len() > 1 {
+                    v = json!({ parts.pop().expect("a part"): v });
+                }
+                insert(&mut obj, parts[0], v)
+            }
             (Placement::ArrayOfObjects, Some((h, t))) => {
                 insert(&mut obj, h, json!([{ t: v1 }, { t: v2 }]))
             }
@@ -1171,46 +1218,131 @@ fn build_record(entries: Vec<(String, Placement, Json, Json)>) -> Json {
     Json::Object(obj)
 }
 
-fn record(fields: Vec<String>, derived: Vec<Json>, general: Vec<Json>) -> BoxedStrategy<Json> {
+/// A record as random choices; [`Pools::record`] turns it into JSON with the values of
+/// the rule(s) under test. (Generating indexes rather than values keeps the strategies
+/// independent of the rule: no `prop_flat_map`, cheap generation, simple shrinking.)
+#[derive(Debug, Clone)]
+struct Recipe(Vec<(usize, Placement, Pick, Pick)>);
+
+/// A leaf value: from the rule-derived pool (mostly) or the general one, by index.
+#[derive(Debug, Clone, Copy)]
+struct Pick {
+    derived: bool,
+    i: usize,
+}
+
+fn recipe() -> BoxedStrategy<Recipe> {
     let placement = prop_oneof![
         12 => Just(Placement::Direct),
         2 => Just(Placement::Array),
         1 => Just(Placement::NestedArray),
         2 => Just(Placement::Nested),
+        1 => Just(Placement::DeepNested),
         2 => Just(Placement::ArrayOfObjects),
         1 => Just(Placement::ObjectValue),
         1 => Just(Placement::Null),
     ];
-    let l = leaf(derived, general);
-    prop::collection::vec(
-        (prop::sample::select(fields), placement, l.clone(), l),
-        0..=5,
-    )
-    .prop_map(build_record)
-    .boxed()
+    let pick =
+        (prop::bool::weighted(0.75), any::<usize>()).prop_map(|(derived, i)| Pick { derived, i });
+    prop::collection::vec((any::<usize>(), placement, pick.clone(), pick), 0..=5)
+        .prop_map(Recipe)
+        .boxed()
 }
 
-fn records_for(spec: &RuleSpec) -> BoxedStrategy<Vec<Json>> {
-    let mut fields: Vec<String> = FIELDS.iter().map(|s| s.to_string()).collect();
-    fields.push("Other".into());
-    // Fields the rule tests get picked more often.
-    for t in spec_tests(spec) {
-        if let Some(f) = &t.field {
-            fields.push(f.clone());
-            fields.push(f.clone());
+/// Field names and values records are built from, for a set of rules.
+struct Pools {
+    fields: Vec<String>,
+    derived: Vec<Json>,
+    general: Vec<Json>,
+}
+
+impl Pools {
+    fn new(specs: &[&RuleSpec]) -> Pools {
+        let mut fields: Vec<String> = FIELDS.iter().map(|s| s.to_string()).collect();
+        fields.push("Other".into());
+        let mut derived = Vec::new();
+        let mut general = Vec::new();
+        for spec in specs {
+            // Fields the rule tests get picked more often.
+            for t in spec_tests(spec) {
+                if let Some(f) = &t.field {
+                    fields.push(f.clone());
+                    fields.push(f.clone());
+                }
+            }
+            let (d, g) = value_pools(spec);
+            derived.extend(d);
+            if general.is_empty() {
+                general = g;
+            }
+        }
+        if general.is_empty() {
+            general = value_pools(&RuleSpec {
+                searches: Vec::new(),
+                conds: Vec::new(),
+            })
+            .1;
+        }
+        Pools {
+            fields,
+            derived,
+            general,
         }
     }
-    let (derived, general) = value_pools(spec);
-    prop::collection::vec(record(fields, derived, general), 3).boxed()
+
+    fn leaf(&self, p: Pick) -> Json {
+        if p.derived && !self.derived.is_empty() {
+            self.derived[p.i % self.derived.len()].clone()
+        } else {
+            self.general[p.i % self.general.len()].clone()
+        }
+    }
+
+    fn record(&self, r: &Recipe) -> Json {
+        build_record(
+            r.0.iter()
+                .map(|(f, p, a, b)| {
+                    (
+                        self.fields[f % self.fields.len()].clone(),
+                        *p,
+                        self.leaf(*a),
+                        self.leaf(*b),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    fn records(&self, rs: &[Recipe]) -> Vec<Json> {
+        rs.iter().map(|r| self.record(r)).collect()
+    }
 }
 
-fn case() -> BoxedStrategy<(RuleSpec, Vec<Json>)> {
-    rule_spec()
-        .prop_flat_map(|spec| {
-            let recs = records_for(&spec);
-            (Just(spec), recs)
-        })
+fn case() -> BoxedStrategy<(RuleSpec, Vec<Recipe>)> {
+    (rule_spec(), prop::collection::vec(recipe(), 3)).boxed()
+}
+
+/// Several rules compiled into one set (exercises the cross-rule index and shared slots).
+fn rule_set_case() -> BoxedStrategy<(Vec<RuleSpec>, Vec<Recipe>)> {
+    (
+        prop::collection::vec(rule_spec(), 2..=4),
+        prop::collection::vec(recipe(), 3),
+    )
         .boxed()
+}
+
+/// One field test (or keyword) in a one-identifier rule, with more records: a denser probe
+/// of value semantics (wildcards, escapes, folding, encodings, numbers, times).
+fn single_test_case() -> BoxedStrategy<(RuleSpec, Vec<Recipe>)> {
+    let spec = prop_oneof![
+        6 => field_test().prop_map(|t| Shape::Map(vec![t])),
+        1 => keyword().prop_map(Shape::Keyword),
+    ]
+    .prop_map(|shape| RuleSpec {
+        searches: vec![("sel", shape)],
+        conds: vec![CondSpec::Id(0)],
+    });
+    (spec, prop::collection::vec(recipe(), 8)).boxed()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1295,6 +1427,26 @@ fn compare(rule: &Rule, records: &[Json], stats: &Stats) -> Result<(), TestCaseE
             .match_record(&JsonBytes(&bytes), &mut scratch)
             .map_err(|e| TestCaseError::fail(format!("matcher (bytes) error: {e}")))?
             .contains(&0);
+        let unindexed = set
+            .match_record_unindexed(&JsonBytes(&bytes), &mut scratch)
+            .map_err(|e| TestCaseError::fail(format!("matcher (bytes) error: {e}")))?
+            .contains(&0);
+        if unindexed != on_bytes {
+            return Err(TestCaseError::fail(format!(
+                "indexed and unindexed matching disagree on record {rec}: indexed {on_bytes}, unindexed {unindexed}"
+            )));
+        }
+        let escaped = escaped_json(rec);
+        let on_escaped = set
+            .match_record(&JsonBytes(&escaped), &mut scratch)
+            .map_err(|e| TestCaseError::fail(format!("matcher (escaped bytes) error: {e}")))?
+            .contains(&0);
+        if on_escaped != on_bytes {
+            return Err(TestCaseError::fail(format!(
+                "the matcher answers differently on the same record written with escapes: {} -> {on_escaped}, plain {on_bytes}",
+                String::from_utf8_lossy(&escaped)
+            )));
+        }
         Stats::bump(&stats.evaluated);
         if want {
             Stats::bump(&stats.matched);
@@ -1308,6 +1460,51 @@ fn compare(rule: &Rule, records: &[Json], stats: &Stats) -> Result<(), TestCaseE
     Ok(())
 }
 
+/// The same JSON written differently: pretty-printed, with `\/`, `\u` escapes for some
+/// ASCII letters (in keys too) and surrogate pairs for non-BMP characters.
+fn escaped_json(v: &Json) -> Vec<u8> {
+    let text = serde_json::to_string_pretty(v).expect("json");
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        if !in_string {
+            in_string = c == '"';
+            out.push(c);
+            continue;
+        }
+        if escaped {
+            escaped = false;
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\\' => {
+                escaped = true;
+                out.push(c);
+            }
+            '"' => {
+                in_string = false;
+                out.push(c);
+            }
+            '/' => out.push_str("\\/"),
+            'a' | 'E' | 'p' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c if (c as u32) > 0xFFFF => {
+                let mut buf = [0u16; 2];
+                for u in c.encode_utf16(&mut buf) {
+                    let _ = write!(out, "\\u{:04X}", u);
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    let back: Json = serde_json::from_str(&out).expect("escaped JSON is valid");
+    assert_eq!(&back, v, "escaping changed the record");
+    out.into_bytes()
+}
+
 fn cases_per_property() -> u32 {
     ["SIGMATAG_PROPTEST_CASES", "PROPTEST_CASES"]
         .iter()
@@ -1315,54 +1512,58 @@ fn cases_per_property() -> u32 {
         .unwrap_or(10_000)
 }
 
-fn run_property(
+fn describe(spec: &RuleSpec, records: &[Json]) -> String {
+    format!(
+        "--- rule (YAML) ---\n{}--- records ---\n{}",
+        spec_yaml(spec),
+        records
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
+}
+
+fn run_property<V: std::fmt::Debug + Clone>(
     name: &str,
-    strategy: BoxedStrategy<(RuleSpec, Vec<Json>)>,
-    test: impl Fn(&RuleSpec, &[Json], &Stats) -> Result<(), TestCaseError>,
+    strategy: BoxedStrategy<V>,
+    show: impl Fn(&V) -> String,
+    test: impl Fn(&V, &Stats) -> Result<(), TestCaseError>,
 ) {
     let n = cases_per_property();
     let mut config = Config::with_cases(n);
     config.max_global_rejects = n.saturating_mul(2);
     config.max_shrink_iters = 20_000;
-    let stats = Stats::default();
-    // `SIGMATAG_PROPTEST_EXPLORE=1`: report every disagreement instead of stopping at the
-    // first (a debugging aid; the property then never fails on a disagreement).
-    let explore = std::env::var_os("SIGMATAG_PROPTEST_EXPLORE").is_some();
     config.failure_persistence = Some(Box::new(FileFailurePersistence::Direct(
         "tests/proptest_reference.proptest-regressions",
     )));
+    // `SIGMATAG_PROPTEST_EXPLORE=1`: report every disagreement instead of stopping at the
+    // first (a debugging aid; the property then never fails on a disagreement).
+    let explore = std::env::var_os("SIGMATAG_PROPTEST_EXPLORE").is_some();
+    let stats = Stats::default();
     let mut runner = TestRunner::new(config);
-    let result = runner.run(&strategy, |(spec, records)| {
+    let started = std::time::Instant::now();
+    let result = runner.run(&strategy, |case| {
         Stats::bump(&stats.rules);
-        let outcome = test(&spec, &records, &stats);
-        if explore {
-            // Exploration mode: log every disagreement and keep going (no shrinking).
-            if let Err(TestCaseError::Fail(why)) = &outcome {
-                eprintln!(
-                    "DISAGREEMENT {name}: {why}\n--- rule (YAML) ---\n{}--- records ---\n{}\n",
-                    spec_yaml(&spec),
-                    records.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n")
-                );
-                return Ok(());
+        let outcome = test(&case, &stats);
+        match outcome {
+            Err(TestCaseError::Fail(why)) if explore => {
+                eprintln!("DISAGREEMENT {name}: {why}\n{}\n", show(&case));
+                Ok(())
             }
-        }
-        outcome.map_err(|e| match e {
-            TestCaseError::Fail(why) => TestCaseError::fail(format!(
-                "{why}\n--- rule (YAML) ---\n{}--- records ---\n{}",
-                spec_yaml(&spec),
-                records
-                    .iter()
-                    .map(|r| r.to_string())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )),
+            Err(TestCaseError::Fail(why)) => {
+                Err(TestCaseError::fail(format!("{why}\n{}", show(&case))))
+            }
             other => other,
-        })
+        }
     });
     match result {
-        Ok(()) => stats.report_and_check(name),
-        Err(TestError::Fail(why, (spec, records))) => {
-            panic!("{name}: {why}\nminimal input: {spec:?}\n{records:?}")
+        Ok(()) => {
+            eprintln!("{name}: {n} cases in {:.1?}", started.elapsed());
+            stats.report_and_check(name)
+        }
+        Err(TestError::Fail(why, case)) => {
+            panic!("{name}: {why}\nminimal input: {case:?}")
         }
         Err(e) => panic!("{name}: {e}"),
     }
@@ -1371,7 +1572,9 @@ fn run_property(
 /// Rules built directly as AST.
 #[test]
 fn ast_rules_matcher_agrees_with_reference() {
-    run_property("ast", case(), |spec, records, stats| {
+    let show = |(s, r): &(RuleSpec, Vec<Recipe>)| describe(s, &Pools::new(&[s]).records(r));
+    run_property("ast", case(), show, |(spec, recipes), stats| {
+        let records = &Pools::new(&[spec]).records(recipes);
         let Some(rule) = spec_ast(spec) else {
             Stats::bump(&stats.skipped);
             return Err(TestCaseError::reject("invalid per the loader"));
@@ -1380,11 +1583,102 @@ fn ast_rules_matcher_agrees_with_reference() {
     });
 }
 
+/// Several rules in one set: `match_record` (indexed and not) must return exactly the rules
+/// the reference says match.
+#[test]
+fn rule_sets_matcher_agrees_with_reference() {
+    let show = |(specs, recipes): &(Vec<RuleSpec>, Vec<Recipe>)| {
+        let records = Pools::new(&specs.iter().collect::<Vec<_>>()).records(recipes);
+        let mut out = String::new();
+        for (i, s) in specs.iter().enumerate() {
+            let _ = writeln!(out, "--- rule {i} ---\n{}", spec_yaml(s));
+        }
+        let _ = writeln!(out, "--- records ---");
+        for r in &records {
+            let _ = writeln!(out, "{r}");
+        }
+        out
+    };
+    run_property("set", rule_set_case(), show, |(specs, recipes), stats| {
+        let records = &Pools::new(&specs.iter().collect::<Vec<_>>()).records(recipes);
+        // Keep the rules the loader and the reference accept; the matcher must accept the
+        // same ones.
+        let rules: Vec<Rule> = specs
+            .iter()
+            .filter_map(spec_ast)
+            .filter(|r| sigmatag_reference::validate(r).is_ok())
+            .collect();
+        if rules.is_empty() {
+            Stats::bump(&stats.skipped);
+            return Err(TestCaseError::reject("no valid rule"));
+        }
+        let (set, errors) = RuleSet::compile(&rules, Pipeline::flat());
+        prop_assert!(
+            errors.is_empty(),
+            "the matcher rejects rules the reference accepts: {:?}",
+            errors
+        );
+        prop_assert_eq!(set.len(), rules.len());
+        let mut scratch = set.scratch();
+        for rec in records {
+            let want: Vec<u32> = rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| sigmatag_reference::matches(r, rec).unwrap_or(false))
+                .map(|(i, _)| i as u32)
+                .collect();
+            let bytes = serde_json::to_vec(rec).expect("json");
+            let on_value = set.match_record(rec, &mut scratch).expect("value").to_vec();
+            let on_bytes = set
+                .match_record(&JsonBytes(&bytes), &mut scratch)
+                .expect("bytes")
+                .to_vec();
+            let unindexed = set
+                .match_record_unindexed(rec, &mut scratch)
+                .expect("value")
+                .to_vec();
+            for _ in &rules {
+                Stats::bump(&stats.evaluated);
+            }
+            for _ in &want {
+                Stats::bump(&stats.matched);
+            }
+            prop_assert!(
+                want == on_value && want == on_bytes && want == unindexed,
+                "rule set disagreement on {}: reference {:?}, matcher(Value) {:?}, matcher(JsonBytes) {:?}, unindexed {:?}",
+                rec, want, on_value, on_bytes, unindexed
+            );
+        }
+        Ok(())
+    });
+}
+
+/// Single field tests as AST, eight records each.
+#[test]
+fn single_field_tests_matcher_agrees_with_reference() {
+    let show = |(s, r): &(RuleSpec, Vec<Recipe>)| describe(s, &Pools::new(&[s]).records(r));
+    run_property(
+        "single",
+        single_test_case(),
+        show,
+        |(spec, recipes), stats| {
+            let records = &Pools::new(&[spec]).records(recipes);
+            let Some(rule) = spec_ast(spec) else {
+                Stats::bump(&stats.skipped);
+                return Err(TestCaseError::reject("invalid per the loader"));
+            };
+            compare(&rule, records, stats)
+        },
+    );
+}
+
 /// Rules rendered to YAML and read by the loader; the loaded rule must also mean what the
 /// spec means (same reference answers as the directly built AST).
 #[test]
 fn yaml_rules_matcher_agrees_with_reference() {
-    run_property("yaml", case(), |spec, records, stats| {
+    let show = |(s, r): &(RuleSpec, Vec<Recipe>)| describe(s, &Pools::new(&[s]).records(r));
+    run_property("yaml", case(), show, |(spec, recipes), stats| {
+        let records = &Pools::new(&[spec]).records(recipes);
         let text = spec_yaml(spec);
         let mut parsed = parse_rules(&text, "proptest.yml", &LoadOptions::default());
         prop_assert_eq!(parsed.len(), 1);

@@ -20,12 +20,19 @@ fn eval(detection: &str, condition: &str, record: &str) -> bool {
     let (set, errors) = RuleSet::compile(&rules, Pipeline::flat());
     assert!(errors.is_empty(), "{errors:?}");
     let mut scratch = set.scratch();
-    let bytes = set.match_record(&JsonBytes(record.as_bytes()), &mut scratch).unwrap().len() == 1;
+    let bytes = set
+        .match_record(&JsonBytes(record.as_bytes()), &mut scratch)
+        .unwrap()
+        .len()
+        == 1;
     let value: serde_json::Value = serde_json::from_str(record).unwrap();
     let tree = set.match_record(&value, &mut scratch).unwrap().len() == 1;
     let reference = sigmatag_reference::matches(&rules[0], &value).unwrap();
     assert_eq!(bytes, tree, "bytes vs tree for {record}\n{text}");
-    assert_eq!(bytes, reference, "matcher vs reference for {record}\n{text}");
+    assert_eq!(
+        bytes, reference,
+        "matcher vs reference for {record}\n{text}"
+    );
     bytes
 }
 
@@ -112,10 +119,22 @@ fn lists_and_all() {
     assert!(sel("f|contains|all", "['a', 'b']", r#"{"f":"xaxbx"}"#));
     assert!(!sel("f|contains|all", "['a', 'b']", r#"{"f":"xax"}"#));
     // Maps AND.
-    assert!(eval("    sel:\n        a: 1\n        b: 2", "sel", r#"{"a":1,"b":2}"#));
-    assert!(!eval("    sel:\n        a: 1\n        b: 2", "sel", r#"{"a":1,"b":3}"#));
+    assert!(eval(
+        "    sel:\n        a: 1\n        b: 2",
+        "sel",
+        r#"{"a":1,"b":2}"#
+    ));
+    assert!(!eval(
+        "    sel:\n        a: 1\n        b: 2",
+        "sel",
+        r#"{"a":1,"b":3}"#
+    ));
     // List of maps ORs.
-    assert!(eval("    sel:\n        - a: 1\n        - b: 2", "sel", r#"{"a":0,"b":2}"#));
+    assert!(eval(
+        "    sel:\n        - a: 1\n        - b: 2",
+        "sel",
+        r#"{"a":0,"b":2}"#
+    ));
 }
 
 #[test]
@@ -124,8 +143,16 @@ fn windash() {
         let rec = format!(r#"{{"f":"iexpress.exe {flag} x"}}"#);
         assert!(sel("f|contains|windash", "' /n '", &rec), "{flag}");
     }
-    assert!(!sel("f|contains|windash", "' /n '", r#"{"f":"iexpress.exe +n x"}"#));
-    assert!(sel("f|windash|contains", "'-enc'", r#"{"f":"powershell /enc AAA"}"#));
+    assert!(!sel(
+        "f|contains|windash",
+        "' /n '",
+        r#"{"f":"iexpress.exe +n x"}"#
+    ));
+    assert!(sel(
+        "f|windash|contains",
+        "'-enc'",
+        r#"{"f":"powershell /enc AAA"}"#
+    ));
     assert!(sel("f|endswith|windash", "' -s'", r#"{"f":"svc.exe /s"}"#));
 }
 
@@ -137,17 +164,36 @@ fn encodings() {
     assert!(sel("f|base64", "'cmd'", r#"{"f":"Y21k"}"#));
     // base64offset: 'http://' at offsets 0, 1, 2
     for enc in ["aHR0cDovL", "h0dHA6Ly", "odHRwOi8v"] {
-        assert!(sel("f|base64offset|contains", "'http://'", &format!(r#"{{"f":"zz{enc}zz"}}"#)), "{enc}");
+        assert!(
+            sel(
+                "f|base64offset|contains",
+                "'http://'",
+                &format!(r#"{{"f":"zz{enc}zz"}}"#)
+            ),
+            "{enc}"
+        );
     }
     // utf16le + base64offset: 'cmd' as UTF-16LE = 63 00 6d 00 64 00 -> "YwBtAGQA" at offset 0
-    assert!(sel("f|wide|base64offset|contains", "'cmd'", r#"{"f":"YwBtAGQA"}"#));
-    assert!(sel("f|utf16le|base64offset|contains", "'cmd'", r#"{"f":"YwBtAGQA"}"#));
+    assert!(sel(
+        "f|wide|base64offset|contains",
+        "'cmd'",
+        r#"{"f":"YwBtAGQA"}"#
+    ));
+    assert!(sel(
+        "f|utf16le|base64offset|contains",
+        "'cmd'",
+        r#"{"f":"YwBtAGQA"}"#
+    ));
     // utf16be|base64: 00 63 00 6d 00 64 -> "AGMAbQBk"
     assert!(sel("f|utf16be|base64", "'cmd'", r#"{"f":"AGMAbQBk"}"#));
     // utf16 (BOM FF FE + LE) then base64: "//5jAG0AZAA="
     assert!(sel("f|utf16|base64", "'cmd'", r#"{"f":"//5jAG0AZAA="}"#));
     // utf16le without base64: the record string's bytes are compared.
-    assert!(sel("f|utf16le|contains", "'ab'", r#"{"f":"xa\u0000b\u0000x"}"#));
+    assert!(sel(
+        "f|utf16le|contains",
+        "'ab'",
+        r#"{"f":"xa\u0000b\u0000x"}"#
+    ));
 }
 
 #[test]
@@ -172,7 +218,11 @@ fn regex_and_flags() {
 fn cidr() {
     assert!(sel("ip|cidr", "'10.0.0.0/8'", r#"{"ip":"10.20.30.40"}"#));
     assert!(!sel("ip|cidr", "'10.0.0.0/8'", r#"{"ip":"11.0.0.1"}"#));
-    assert!(sel("ip|cidr", "['192.168.0.0/16', 'fe80::/10']", r#"{"ip":"fe80::1"}"#));
+    assert!(sel(
+        "ip|cidr",
+        "['192.168.0.0/16', 'fe80::/10']",
+        r#"{"ip":"fe80::1"}"#
+    ));
     assert!(!sel("ip|cidr", "'fe80::/10'", r#"{"ip":"10.0.0.1"}"#));
     assert!(!sel("ip|cidr", "'10.0.0.0/8'", r#"{"ip":"not an ip"}"#));
     assert!(rejected("    sel:\n        ip|cidr: '10.0.0.0/40'", "sel").contains("prefix"));
@@ -226,7 +276,11 @@ fn exists_null_empty() {
     assert!(!sel("f", "''", r#"{}"#));
     assert!(!sel("f", "''", r#"{"f":null}"#));
     // `not null` as its own selection (the spec's pattern).
-    assert!(eval("    sel:\n        a: 1\n    filter:\n        f: null", "sel and not filter", r#"{"a":1,"f":"x"}"#));
+    assert!(eval(
+        "    sel:\n        a: 1\n    filter:\n        f: null",
+        "sel and not filter",
+        r#"{"a":1,"f":"x"}"#
+    ));
 }
 
 #[test]
@@ -256,15 +310,31 @@ fn arrays_nested_and_dotted_fields() {
 #[test]
 fn keywords() {
     let kw = "    keywords:\n        - 'event::clear'\n        - 'event::drop'";
-    assert!(eval(kw, "keywords", r#"{"msg":"mimikatz EVENT::CLEAR done"}"#));
+    assert!(eval(
+        kw,
+        "keywords",
+        r#"{"msg":"mimikatz EVENT::CLEAR done"}"#
+    ));
     assert!(eval(kw, "keywords", r#"{"a":{"b":["x","event::drop"]}}"#));
-    assert!(!eval(kw, "keywords", r#"{"event::clear":"keys are not searched"}"#));
+    assert!(!eval(
+        kw,
+        "keywords",
+        r#"{"event::clear":"keys are not searched"}"#
+    ));
     let all = "    keywords:\n        '|all':\n            - 'OabVirtualDirectory'\n            - ' -ExternalUrl '";
-    assert!(eval(all, "keywords", r#"{"a":"Set-OabVirtualDirectory","b":"x -ExternalUrl y"}"#));
+    assert!(eval(
+        all,
+        "keywords",
+        r#"{"a":"Set-OabVirtualDirectory","b":"x -ExternalUrl y"}"#
+    ));
     assert!(!eval(all, "keywords", r#"{"a":"Set-OabVirtualDirectory"}"#));
     let re = "    keywords:\n        '|re': '^err[0-9]+$'";
     assert!(eval(re, "keywords", r#"{"a":"err42"}"#));
-    assert!(eval("    keywords: 4624", "keywords", r#"{"id":"logon 4624 ok"}"#));
+    assert!(eval(
+        "    keywords: 4624",
+        "keywords",
+        r#"{"id":"logon 4624 ok"}"#
+    ));
 }
 
 #[test]
@@ -298,14 +368,21 @@ fn conditions() {
     assert!(!eval(d, "all of them", r)); // them skips _hidden; sel2 and filter fail
     assert!(eval(d, "1 of them", r));
     assert!(eval(d, "not 1 of filter*", r));
-    assert!(eval("    a:\n        x: 1\n    b:\n        y: 1", "[a, b]", r#"{"y":1}"#)); // list of conditions
+    assert!(eval(
+        "    a:\n        x: 1\n    b:\n        y: 1",
+        "[a, b]",
+        r#"{"y":1}"#
+    )); // list of conditions
 }
 
 #[test]
 fn rejections_are_precise() {
     assert!(rejected("    sel:\n        f|nosuch: 1", "sel").contains("unknown modifier 'nosuch'"));
-    assert!(rejected("    sel:\n        f: 1", "sel and missing").contains("unknown search identifier 'missing'"));
-    assert!(rejected("    sel:\n        f: 1", "1 of filter*").contains("matches no search identifier"));
+    assert!(rejected("    sel:\n        f: 1", "sel and missing")
+        .contains("unknown search identifier 'missing'"));
+    assert!(
+        rejected("    sel:\n        f: 1", "1 of filter*").contains("matches no search identifier")
+    );
     assert!(rejected("    sel:\n        f: 1", "sel | count() > 5").contains("aggregation"));
     assert!(rejected("    sel:\n        f|expand: '%missing%'", "sel").contains("'%missing%'"));
     assert!(rejected("    sel:\n        f|i: 'x'", "sel").contains("need the 're' modifier"));

@@ -97,16 +97,45 @@ fn bytes_match(needle: &[u8], hay: &[u8], mode: Mode) -> bool {
     }
 }
 
+/// Regex compilation dominates the oracle's cost in property tests (every record re-reads
+/// the rule), so compiled regexes are memoised per thread. This changes no answer: the cache
+/// key is everything the compilation depends on.
+type RegexKey = (String, bool, bool, bool);
+
+thread_local! {
+    static REGEX_CACHE: std::cell::RefCell<std::collections::HashMap<RegexKey, Result<regex::Regex, String>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 fn regex_for(v: &Value, mods: &[Modifier]) -> Result<regex::Regex, ReferenceError> {
     let Value::Str(p) = v else {
         return err("'re' values must be strings");
     };
-    regex::RegexBuilder::new(p)
-        .case_insensitive(mods.contains(&Modifier::ReIgnoreCase))
-        .multi_line(mods.contains(&Modifier::ReMultiLine))
-        .dot_matches_new_line(mods.contains(&Modifier::ReDotAll))
-        .build()
-        .map_err(|e| ReferenceError::new(format!("invalid regex '{p}': {e}")))
+    let key = (
+        p.clone(),
+        mods.contains(&Modifier::ReIgnoreCase),
+        mods.contains(&Modifier::ReMultiLine),
+        mods.contains(&Modifier::ReDotAll),
+    );
+    REGEX_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() > 4096 {
+            cache.clear();
+        }
+        let (_, i, m, s) = key;
+        cache
+            .entry(key)
+            .or_insert_with(|| {
+                regex::RegexBuilder::new(p)
+                    .case_insensitive(i)
+                    .multi_line(m)
+                    .dot_matches_new_line(s)
+                    .build()
+                    .map_err(|e| format!("invalid regex '{p}': {e}"))
+            })
+            .clone()
+            .map_err(ReferenceError::new)
+    })
 }
 
 /// An IP network: the address bits and the prefix length.

@@ -526,6 +526,9 @@ pub fn check_modifiers(t: &FieldTest) -> Result<(), String> {
         }
         return Ok(());
     }
+    if t.field.is_none() && t.values.iter().any(|v| matches!(v, Value::Null)) {
+        return Err("null is not a keyword (a field-less key searches values)".into());
+    }
     for v in &t.values {
         if matches!(v, Value::Null) && m.iter().any(|x| !matches!(x, All | Cased)) {
             return Err("null cannot be combined with modifiers".into());
