@@ -162,8 +162,8 @@ fn cmd_tag(o: &Opts) -> Result<ExitCode, String> {
         _ => Box::new(std::io::stdin().lock()),
     };
     let stdout = std::io::stdout().lock();
-    let stats = tag_stream(&set, input, stdout, &field_json, &fragments)
-        .map_err(|e| e.to_string())?;
+    let stats =
+        tag_stream(&set, input, stdout, &field_json, &fragments).map_err(|e| e.to_string())?;
     let TagStats {
         records,
         matched,
