@@ -32,7 +32,7 @@ pub mod values;
 use compile::{CmpOp, CompiledRule, Cond, RefMode, Shared, Test, ValueMatcher};
 pub use json::JsonBytes;
 pub use pipeline::Pipeline;
-pub use record::{Record, RecordError, Scalar, Text, Visitor};
+pub use record::{Record, RecordError, Scalar, StackText, Text, Visitor};
 use regex_automata::{meta, Input};
 use sigmatag_rule::{Rule, RuleError};
 
@@ -212,13 +212,32 @@ impl RuleSet {
         record: &R,
         scratch: &'s mut Scratch,
     ) -> Result<&'s [u32], RecordError> {
+        self.match_with(record, scratch, false)
+    }
+
+    fn match_with<'s, R: Record + ?Sized>(
+        &self,
+        record: &R,
+        scratch: &'s mut Scratch,
+        indexed: bool,
+    ) -> Result<&'s [u32], RecordError> {
         self.extract(record, scratch)?;
         scratch.matched.clear();
         scratch.cond_state.fill(0);
-        scratch.use_atoms = false;
-        for (i, rule) in self.rules.iter().enumerate() {
-            if self.rule_matches(rule, scratch) {
-                scratch.matched.push(i as u32);
+        scratch.use_atoms = indexed;
+        if indexed {
+            self.run_index(scratch);
+            for k in 0..scratch.candidates.len() {
+                let r = scratch.candidates[k];
+                if self.rule_matches(&self.rules[r as usize], scratch) {
+                    scratch.matched.push(r);
+                }
+            }
+        } else {
+            for (i, rule) in self.rules.iter().enumerate() {
+                if self.rule_matches(rule, scratch) {
+                    scratch.matched.push(i as u32);
+                }
             }
         }
         Ok(&scratch.matched)
@@ -294,18 +313,7 @@ impl RuleSet {
         record: &R,
         scratch: &'s mut Scratch,
     ) -> Result<&'s [u32], RecordError> {
-        self.extract(record, scratch)?;
-        scratch.matched.clear();
-        scratch.cond_state.fill(0);
-        scratch.use_atoms = true;
-        self.run_index(scratch);
-        for k in 0..scratch.candidates.len() {
-            let r = scratch.candidates[k];
-            if self.rule_matches(&self.rules[r as usize], scratch) {
-                scratch.matched.push(r);
-            }
-        }
-        Ok(&scratch.matched)
+        self.match_with(record, scratch, true)
     }
 
     /// Like [`RuleSet::match_record`] but evaluates only the rules in `only` (for tests).

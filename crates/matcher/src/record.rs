@@ -72,6 +72,49 @@ pub trait Record {
     fn walk(&self, visitor: &mut dyn Visitor) -> Result<(), RecordError>;
 }
 
+/// Text of a number or timestamp formatted on the stack, so that a [`Record`] walking a
+/// typed value (a `serde_json::Value`, a Vector event, a Lua table) allocates nothing. Text
+/// longer than 64 bytes is cut off at the write that did not fit (`write!` returns an error).
+#[derive(Debug, Clone, Copy)]
+pub struct StackText {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl StackText {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        StackText {
+            buf: [0; 64],
+            len: 0,
+        }
+    }
+
+    /// The text written so far.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl Default for StackText {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let b = s.as_bytes();
+        let end = self.len + b.len();
+        if end > self.buf.len() {
+            return Err(std::fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(b);
+        self.len = end;
+        Ok(())
+    }
+}
+
 #[cfg(feature = "serde_json")]
 mod serde_impl {
     use super::*;
@@ -83,10 +126,7 @@ mod serde_impl {
             Value::Bool(b) => vis.scalar(Scalar::Bool(*b)),
             Value::Number(n) => {
                 // Number's Display writes into a stack buffer: no heap.
-                let mut buf = NumBuf {
-                    buf: [0; 64],
-                    len: 0,
-                };
+                let mut buf = StackText::new();
                 use std::fmt::Write;
                 let _ = write!(buf, "{n}");
                 vis.scalar(Scalar::Number(buf.as_str()))
@@ -109,27 +149,6 @@ mod serde_impl {
                 }
                 vis.end_object();
             }
-        }
-    }
-
-    struct NumBuf {
-        buf: [u8; 64],
-        len: usize,
-    }
-    impl NumBuf {
-        fn as_str(&self) -> &str {
-            std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
-        }
-    }
-    impl std::fmt::Write for NumBuf {
-        fn write_str(&mut self, s: &str) -> std::fmt::Result {
-            let b = s.as_bytes();
-            if self.len + b.len() > self.buf.len() {
-                return Err(std::fmt::Error);
-            }
-            self.buf[self.len..self.len + b.len()].copy_from_slice(b);
-            self.len += b.len();
-            Ok(())
         }
     }
 

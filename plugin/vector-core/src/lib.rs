@@ -24,7 +24,7 @@
 
 use std::fmt::Write as _;
 
-use sigmatag_matcher::{Record, RecordError, Scalar, Text, Visitor};
+use sigmatag_matcher::{Record, RecordError, Scalar, StackText, Text, Visitor};
 use vrl::value::{KeyString, ObjectMap, Value};
 
 pub use sigmatag::{LineOutcome as Outcome, TagConfig, Tagger};
@@ -46,37 +46,6 @@ impl Record for VrlRecord<'_> {
             });
         }
         walk_value(self.0, visitor, 0)
-    }
-}
-
-/// A stack buffer for number and timestamp text, so walking allocates nothing.
-struct StackText {
-    buf: [u8; 64],
-    len: usize,
-}
-
-impl StackText {
-    fn new() -> Self {
-        StackText {
-            buf: [0; 64],
-            len: 0,
-        }
-    }
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
-    }
-}
-
-impl std::fmt::Write for StackText {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let b = s.as_bytes();
-        let end = self.len + b.len();
-        if end > self.buf.len() {
-            return Err(std::fmt::Error);
-        }
-        self.buf[self.len..end].copy_from_slice(b);
-        self.len = end;
-        Ok(())
     }
 }
 

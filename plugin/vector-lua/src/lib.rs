@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use mlua::prelude::*;
 use mlua::{Table, UserData, UserDataMethods, Value as LuaValue};
 use sigmatag::{TagConfig, Tagger};
-use sigmatag_matcher::{Record, RecordError, Scalar, Scratch, Text, Visitor};
+use sigmatag_matcher::{Record, RecordError, Scalar, Scratch, StackText, Text, Visitor};
 
 /// Deepest table nesting read; deeper (or cyclic) tables are left unchanged.
 pub const MAX_DEPTH: usize = 512;
@@ -55,37 +55,6 @@ struct WalkError;
 impl From<LuaError> for WalkError {
     fn from(_: LuaError) -> Self {
         WalkError
-    }
-}
-
-/// Text of numbers and timestamps, on the stack.
-struct StackText {
-    buf: [u8; 64],
-    len: usize,
-}
-
-impl StackText {
-    fn new() -> Self {
-        StackText {
-            buf: [0; 64],
-            len: 0,
-        }
-    }
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
-    }
-}
-
-impl std::fmt::Write for StackText {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let b = s.as_bytes();
-        let end = self.len + b.len();
-        if end > self.buf.len() {
-            return Err(std::fmt::Error);
-        }
-        self.buf[self.len..end].copy_from_slice(b);
-        self.len = end;
-        Ok(())
     }
 }
 
