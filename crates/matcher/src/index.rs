@@ -53,6 +53,10 @@ pub(crate) struct Index {
     pub atom_rules: Vec<Vec<u32>>,
     /// Rules without a trigger set: evaluated for every record.
     pub always: Vec<u32>,
+    /// Atom -> tests that hold as soon as it holds (tests OR-ing fully indexed patterns).
+    pub atom_tests: Vec<Vec<u32>>,
+    /// Per test: its result is the test bit set by `atom_tests` (before `neq`).
+    pub test_indexed: Vec<bool>,
 }
 
 /// A set of atoms at least one of which must hold; `None` when no such set is known.
@@ -218,9 +222,42 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
             None => always.push(ri as u32),
         }
     }
+    let mut atom_tests = vec![Vec::new(); shared.atoms.len()];
+    let mut test_indexed = vec![false; shared.tests.len()];
+    for (ti, t) in shared.tests.iter().enumerate() {
+        let Test::Values { matchers, all, .. } = t else {
+            continue;
+        };
+        if *all || matchers.is_empty() {
+            continue;
+        }
+        let atoms: Option<Vec<u32>> = matchers
+            .iter()
+            .map(|m| match m {
+                ValueMatcher::Text { atoms: Some(a), .. } => Some(a.to_vec()),
+                _ => None,
+            })
+            .collect::<Option<Vec<Vec<u32>>>>()
+            .map(|v| v.concat());
+        let Some(atoms) = atoms else { continue };
+        if !atoms
+            .iter()
+            .all(|a| indexed_slots.contains(&shared.atoms[*a as usize].slot))
+        {
+            continue;
+        }
+        test_indexed[ti] = true;
+        for a in atoms {
+            if atom_tests[a as usize].last() != Some(&(ti as u32)) {
+                atom_tests[a as usize].push(ti as u32);
+            }
+        }
+    }
     Index {
         slots,
         atom_rules,
         always,
+        atom_tests,
+        test_indexed,
     }
 }

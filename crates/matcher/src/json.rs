@@ -152,14 +152,14 @@ impl<'a> Reader<'a> {
         let start = self.i;
         let mut escaped = false;
         loop {
-            // Jump to the next quote or backslash; the bytes skipped must hold no control
-            // character (a simple loop the compiler vectorises).
+            // Find the next quote or backslash; the bytes before it must hold no control
+            // character (checked with a loop the compiler vectorises).
             let rest = &self.b[self.i..];
             let Some(off) = memchr::memchr2(b'"', b'\\', rest) else {
                 return Err(self.err("unterminated string"));
             };
-            if rest[..off].iter().fold(false, |acc, &b| acc | (b < 0x20)) {
-                let bad = rest[..off].iter().position(|&b| b < 0x20).unwrap_or(0);
+            if rest[..=off].iter().fold(false, |acc, &b| acc | (b < 0x20)) {
+                let bad = rest[..=off].iter().position(|&b| b < 0x20).unwrap_or(0);
                 self.i += bad;
                 return Err(self.err("control character in string"));
             }

@@ -90,6 +90,8 @@ pub struct Scratch {
     stamp: Vec<u32>,
     generation: u32,
     candidates: Vec<u32>,
+    test_bits: Vec<u64>,
+    fired_tests: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +193,8 @@ impl RuleSet {
             stamp: vec![0; self.rules.len()],
             generation: 0,
             candidates: Vec::with_capacity(self.rules.len()),
+            test_bits: vec![0; self.shared.tests.len().div_ceil(64)],
+            fired_tests: Vec::with_capacity(self.shared.tests.len()),
         }
     }
 
@@ -249,6 +253,9 @@ impl RuleSet {
         for a in s.fired.drain(..) {
             s.atom_bits[(a / 64) as usize] &= !(1u64 << (a % 64));
         }
+        for t in s.fired_tests.drain(..) {
+            s.test_bits[(t / 64) as usize] &= !(1u64 << (t % 64));
+        }
         s.generation = s.generation.wrapping_add(1);
         if s.generation == 0 {
             s.stamp.fill(0);
@@ -268,6 +275,8 @@ impl RuleSet {
             fired,
             stamp,
             candidates,
+            test_bits,
+            fired_tests,
             ..
         } = s;
         for si in &self.index.slots {
@@ -293,6 +302,13 @@ impl RuleSet {
                         }
                         atom_bits[word] |= bit;
                         fired.push(atom);
+                        for &t in &self.index.atom_tests[atom as usize] {
+                            let (tw, tb) = ((t / 64) as usize, 1u64 << (t % 64));
+                            if test_bits[tw] & tb == 0 {
+                                test_bits[tw] |= tb;
+                                fired_tests.push(t);
+                            }
+                        }
                         for &r in &self.index.atom_rules[atom as usize] {
                             if stamp[r as usize] != generation {
                                 stamp[r as usize] = generation;
@@ -412,6 +428,10 @@ impl RuleSet {
                 all,
                 neq,
             } => {
+                if s.use_atoms && self.index.test_indexed[t as usize] {
+                    let held = s.test_bits[(t / 64) as usize] & (1u64 << (t % 64)) != 0;
+                    return held != *neq;
+                }
                 let held = if *all {
                     matchers.iter().all(|m| self.eval_matcher(*slot, m, s))
                 } else {
