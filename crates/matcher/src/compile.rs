@@ -353,9 +353,7 @@ impl Shared {
             )
             .configure(
                 Regex::config()
-                    .nfa_size_limit(Some(MAX_REGEX_NFA_BYTES))
-                    .onepass_size_limit(Some(MAX_REGEX_NFA_BYTES))
-                    .dfa_size_limit(Some(MAX_REGEX_NFA_BYTES)),
+                    .nfa_size_limit(Some(MAX_REGEX_NFA_BYTES)),
             )
             .build(pattern)
             .map_err(|e| format!("regex '{pattern}': {e}"))?;

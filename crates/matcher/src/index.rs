@@ -175,7 +175,7 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
         // Standard semantics: overlapping search reports every literal at every position.
         // A DFA when it stays small (fast), else the contiguous NFA (compact).
         let total: usize = lits.iter().map(|l| l.len()).sum();
-        let kind = if total <= 64 * 1024 {
+        let kind = if total <= 16 * 1024 {
             AhoCorasickKind::DFA
         } else {
             AhoCorasickKind::ContiguousNFA
