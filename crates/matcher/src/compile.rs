@@ -351,10 +351,7 @@ impl Shared {
                     .multi_line(m)
                     .dot_matches_new_line(s),
             )
-            .configure(
-                Regex::config()
-                    .nfa_size_limit(Some(MAX_REGEX_NFA_BYTES)),
-            )
+            .configure(Regex::config().nfa_size_limit(Some(MAX_REGEX_NFA_BYTES)))
             .build(pattern)
             .map_err(|e| format!("regex '{pattern}': {e}"))?;
         self.regexes.push(re);
