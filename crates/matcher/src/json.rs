@@ -48,6 +48,41 @@ impl Record for JsonBytes<'_> {
     }
 }
 
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Index of the first `"`, `\\` or control character (< 0x20) in `b`.
+#[inline]
+fn find_special(b: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        let w = u64::from_le_bytes([
+            b[i],
+            b[i + 1],
+            b[i + 2],
+            b[i + 3],
+            b[i + 4],
+            b[i + 5],
+            b[i + 6],
+            b[i + 7],
+        ]);
+        let quote = w ^ (LO * b'"' as u64);
+        let slash = w ^ (LO * b'\\' as u64);
+        // A byte is zero in `x` exactly when `x - LO` borrows into its high bit while `x`'s
+        // own high bit is clear; the lowest such byte is always reported exactly.
+        let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+        let mask = zero(quote) | zero(slash) | (w.wrapping_sub(LO * 0x20) & !w & HI);
+        if mask != 0 {
+            return Some(i + (mask.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b[i..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|p| i + p)
+}
+
 struct Reader<'a> {
     s: &'a str,
     b: &'a [u8],
@@ -152,15 +187,12 @@ impl<'a> Reader<'a> {
         let start = self.i;
         let mut escaped = false;
         loop {
-            // Find the next quote or backslash; the bytes before it must hold no control
-            // character (checked with a loop the compiler vectorises).
-            let rest = &self.b[self.i..];
-            let Some(off) = memchr::memchr2(b'"', b'\\', rest) else {
+            // The next quote, backslash or control character, eight bytes at a time.
+            let Some(off) = find_special(&self.b[self.i..]) else {
                 return Err(self.err("unterminated string"));
             };
-            if rest[..=off].iter().fold(false, |acc, &b| acc | (b < 0x20)) {
-                let bad = rest[..=off].iter().position(|&b| b < 0x20).unwrap_or(0);
-                self.i += bad;
+            if self.b[self.i + off] < 0x20 {
+                self.i += off;
                 return Err(self.err("control character in string"));
             }
             self.i += off;
@@ -239,7 +271,74 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Reads one value and reports it to `vis` (a [`Skip`] visitor only validates).
+    /// Validates one value without reporting it (the values no rule reads).
+    fn skip(&mut self, depth: usize) -> Result<(), RecordError> {
+        self.ws();
+        match self.peek() {
+            None => Err(self.err("unexpected end of input")),
+            Some(b'{') => {
+                if depth >= MAX_DEPTH {
+                    return Err(self.err("nesting deeper than 128"));
+                }
+                self.i += 1;
+                self.ws();
+                if self.peek() == Some(b'}') {
+                    self.i += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.ws();
+                    if self.peek() != Some(b'"') {
+                        return Err(self.err("expected a key"));
+                    }
+                    self.string()?;
+                    self.ws();
+                    self.expect(b':', "expected ':'")?;
+                    self.skip(depth + 1)?;
+                    self.ws();
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.err("expected ',' or '}'")),
+                    }
+                }
+            }
+            Some(b'[') => {
+                if depth >= MAX_DEPTH {
+                    return Err(self.err("nesting deeper than 128"));
+                }
+                self.i += 1;
+                self.ws();
+                if self.peek() == Some(b']') {
+                    self.i += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.skip(depth + 1)?;
+                    self.ws();
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.err("expected ',' or ']'")),
+                    }
+                }
+            }
+            Some(b'"') => self.string().map(|_| ()),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.number().map(|_| ()),
+            Some(_) => Err(self.err("unexpected character")),
+        }
+    }
+
+    /// Reads one value and reports it to `vis`.
     fn value(&mut self, vis: &mut dyn Visitor, depth: usize) -> Result<(), RecordError> {
         self.ws();
         let Some(c) = self.peek() else {
@@ -268,7 +367,7 @@ impl<'a> Reader<'a> {
                             self.value(vis, depth + 1)?;
                             vis.end_value();
                         } else {
-                            self.value(&mut Skip, depth + 1)?;
+                            self.skip(depth + 1)?;
                         }
                         self.ws();
                         match self.peek() {
@@ -412,6 +511,30 @@ mod tests {
                 .unwrap(),
             "{ k:a [ n:1 e:xé null ] / k:skip k:c { k:d false / } / }"
         );
+    }
+
+    #[test]
+    fn finds_special_bytes() {
+        for (text, want) in [
+            (&b"abcdefghij\"x"[..], Some(10)),
+            (b"ab\\c", Some(2)),
+            (b"abcdefgh\x01", Some(8)),
+            (b"\x1f", Some(0)),
+            (b"abcdefghijklmnop", None),
+            (b"\xc3\xa9\xe2\x80\x93\"", Some(5)),
+            (b"\x7f\xff\x20!\"", Some(4)),
+        ] {
+            assert_eq!(find_special(text), want, "{text:?}");
+        }
+        // Every position and every byte value, against the plain definition.
+        for pos in 0..20 {
+            for byte in 0..=255u8 {
+                let mut v = vec![b'a'; 20];
+                v[pos] = byte;
+                let plain = v.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+                assert_eq!(find_special(&v), plain, "byte {byte} at {pos}");
+            }
+        }
     }
 
     #[test]
