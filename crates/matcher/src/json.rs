@@ -271,73 +271,6 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Validates one value without reporting it (the values no rule reads).
-    fn skip(&mut self, depth: usize) -> Result<(), RecordError> {
-        self.ws();
-        match self.peek() {
-            None => Err(self.err("unexpected end of input")),
-            Some(b'{') => {
-                if depth >= MAX_DEPTH {
-                    return Err(self.err("nesting deeper than 128"));
-                }
-                self.i += 1;
-                self.ws();
-                if self.peek() == Some(b'}') {
-                    self.i += 1;
-                    return Ok(());
-                }
-                loop {
-                    self.ws();
-                    if self.peek() != Some(b'"') {
-                        return Err(self.err("expected a key"));
-                    }
-                    self.string()?;
-                    self.ws();
-                    self.expect(b':', "expected ':'")?;
-                    self.skip(depth + 1)?;
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => self.i += 1,
-                        Some(b'}') => {
-                            self.i += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(self.err("expected ',' or '}'")),
-                    }
-                }
-            }
-            Some(b'[') => {
-                if depth >= MAX_DEPTH {
-                    return Err(self.err("nesting deeper than 128"));
-                }
-                self.i += 1;
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.i += 1;
-                    return Ok(());
-                }
-                loop {
-                    self.skip(depth + 1)?;
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {
-                            self.i += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(self.err("expected ',' or ']'")),
-                    }
-                }
-            }
-            Some(b'"') => self.string().map(|_| ()),
-            Some(b't') => self.literal(b"true"),
-            Some(b'f') => self.literal(b"false"),
-            Some(b'n') => self.literal(b"null"),
-            Some(b'-' | b'0'..=b'9') => self.number().map(|_| ()),
-            Some(_) => Err(self.err("unexpected character")),
-        }
-    }
-
     /// Reads one value and reports it to `vis`.
     fn value(&mut self, vis: &mut dyn Visitor, depth: usize) -> Result<(), RecordError> {
         self.ws();
@@ -367,7 +300,7 @@ impl<'a> Reader<'a> {
                             self.value(vis, depth + 1)?;
                             vis.end_value();
                         } else {
-                            self.skip(depth + 1)?;
+                            self.value(&mut Skip, depth + 1)?;
                         }
                         self.ws();
                         match self.peek() {

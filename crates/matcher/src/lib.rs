@@ -645,28 +645,27 @@ impl Extractor<'_> {
         for fi in start..s.frames.len() {
             let node = s.frames[fi];
             for &slot in &set.shared.trie[node as usize].slots {
-                let idx = s.values.len() as u32;
-                s.values.push(Val {
-                    kind,
-                    in_array,
-                    raw: (raw_start, raw_end),
-                    folded,
-                    next: s.slot_head[slot as usize],
-                });
-                s.slot_head[slot as usize] = idx;
+                s.link(slot, kind, in_array, (raw_start, raw_end), folded);
             }
         }
         if let (Some(slot), true) = (all_slot, is_leaf) {
-            let idx = s.values.len() as u32;
-            s.values.push(Val {
-                kind,
-                in_array,
-                raw: (raw_start, raw_end),
-                folded,
-                next: s.slot_head[slot as usize],
-            });
-            s.slot_head[slot as usize] = idx;
+            s.link(slot, kind, in_array, (raw_start, raw_end), folded);
         }
+    }
+}
+
+impl Scratch {
+    /// Adds a value to the front of `slot`'s list.
+    fn link(&mut self, slot: u32, kind: Kind, in_array: bool, raw: (u32, u32), folded: (u32, u32)) {
+        let idx = self.values.len() as u32;
+        self.values.push(Val {
+            kind,
+            in_array,
+            raw,
+            folded,
+            next: self.slot_head[slot as usize],
+        });
+        self.slot_head[slot as usize] = idx;
     }
 }
 
