@@ -10,25 +10,25 @@ fn filter(drop: bool) -> ChunkFilter {
     assert!(errs.is_empty());
     let mut s = Settings::with_rules(vec![]);
     s.drop_unmatched = drop;
-    ChunkFilter::new(Engine::new(set, s)).unwrap()
+    ChunkFilter::new(Engine::new(set, s)).expect("chunk filter from a compiled set")
 }
 
 fn sigmatag_rule_parse(text: &str) -> Vec<sigmatag_rule::Rule> {
     sigmatag_rule::parse_rules(text, "t", &Default::default())
         .into_iter()
-        .map(|r| r.unwrap())
+        .map(|r| r.expect("fixture rule parses"))
         .collect()
 }
 
 /// `[[ext-time, {}], body]` with a body of (key, raw value bytes).
 fn event(body: &[(&str, Vec<u8>)]) -> Vec<u8> {
     let mut o = vec![0x92, 0x92];
-    rmp::encode::write_ext_meta(&mut o, 8, 0).unwrap();
+    rmp::encode::write_ext_meta(&mut o, 8, 0).expect("write to Vec");
     o.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 2]);
     o.push(0x80);
-    rmp::encode::write_map_len(&mut o, body.len() as u32).unwrap();
+    rmp::encode::write_map_len(&mut o, body.len() as u32).expect("write to Vec");
     for (k, v) in body {
-        rmp::encode::write_str(&mut o, k).unwrap();
+        rmp::encode::write_str(&mut o, k).expect("write to Vec");
         o.extend_from_slice(v);
     }
     o
@@ -36,7 +36,7 @@ fn event(body: &[(&str, Vec<u8>)]) -> Vec<u8> {
 
 fn s(v: &str) -> Vec<u8> {
     let mut o = Vec::new();
-    rmp::encode::write_str(&mut o, v).unwrap();
+    rmp::encode::write_str(&mut o, v).expect("write to Vec");
     o
 }
 
@@ -58,7 +58,9 @@ fn untouched_modified_and_dropped() {
     let mid = &out[miss.len()..out.len() - miss.len()];
     assert!(mid.len() > hit.len());
     let mut p = 0;
-    let ev = parse_event(mid, &mut p).unwrap().unwrap();
+    let ev = parse_event(mid, &mut p)
+        .expect("well-formed event")
+        .expect("an event, not the end");
     assert_eq!(p, mid.len());
     assert_eq!(ev.pairs, 3);
     let mut f = filter(true);

@@ -17,7 +17,8 @@ fn main() {
     let wasm = std::env::var_os("SIGMATAG_WASM").expect("SIGMATAG_WASM");
     let so = std::env::var_os("SIGMATAG_FLB_SO").expect("SIGMATAG_FLB_SO");
     let rules = shared.join("corpus/sigmahq/rules/windows/process_creation");
-    let text = std::fs::read_to_string(shared.join("corpus/events/windows-evtx.jsonl")).unwrap();
+    let text = std::fs::read_to_string(shared.join("corpus/events/windows-evtx.jsonl"))
+        .expect("read windows-evtx.jsonl");
     // Records of about 1 KB (0.75-1.5 KB).
     let recs: Vec<&str> = text
         .lines()
@@ -36,10 +37,10 @@ fn main() {
     let t = Instant::now();
     let loaded = sigmatag::load(
         std::slice::from_ref(&rules),
-        Pipeline::preset("evtx").unwrap(),
+        Pipeline::preset("evtx").expect("evtx preset"),
         &Default::default(),
     )
-    .unwrap();
+    .expect("load process_creation rules");
     println!(
         "native load+compile: {} rules in {:.2} s",
         loaded.set.len(),
@@ -54,7 +55,7 @@ fn main() {
             hits += loaded
                 .set
                 .match_record(&JsonBytes(l.as_bytes()), &mut scratch)
-                .unwrap()
+                .expect("corpus line is a JSON object")
                 .len();
         }
     }
@@ -68,7 +69,10 @@ fn main() {
     std::env::set_var("SIGMATAG_FLB_VERSION", "5.1.1");
     let mut h = SoHost::init(
         load_so(std::path::Path::new(&so)),
-        &[("rules", rules.to_str().unwrap()), ("mapping", "evtx")],
+        &[
+            ("rules", rules.to_str().expect("rules path is UTF-8")),
+            ("mapping", "evtx"),
+        ],
     )
     .expect("cb_init");
     let chunks: Vec<Vec<u8>> = recs
@@ -76,7 +80,10 @@ fn main() {
         .map(|c| {
             let mut out = Vec::new();
             for l in c {
-                event_from_json(&serde_json::from_str(l).unwrap(), &mut out);
+                event_from_json(
+                    &serde_json::from_str(l).expect("corpus line is JSON"),
+                    &mut out,
+                );
             }
             out
         })
@@ -96,12 +103,12 @@ fn main() {
 
     // wasm module under the emulator.
     let conf = std::env::temp_dir().join(format!("sigmatag-fb-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::create_dir_all(&conf).expect("create config dir");
     std::fs::write(
         conf.join("sigmatag.yml"),
         format!("rules: [{}]\nmapping: evtx\n", rules.display()),
     )
-    .unwrap();
+    .expect("write sigmatag.yml");
     let (engine, module) = compile(std::path::Path::new(&wasm));
     let t = Instant::now();
     let mut w = WasmHost::new(&engine, &module, &[&conf, &rules], "sigmatag_filter");

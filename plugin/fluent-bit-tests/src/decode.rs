@@ -153,8 +153,8 @@ pub fn events(b: &[u8]) -> Vec<Event> {
     while p < b.len() {
         match value(b, &mut p) {
             Mp::Arr(mut v) if v.len() == 2 => {
-                let body = v.pop().unwrap();
-                let header = v.pop().unwrap();
+                let body = v.pop().expect("event array has a body");
+                let header = v.pop().expect("event array has a header");
                 out.push(Event { header, body });
             }
             other => panic!("not an event: {other:?}"),

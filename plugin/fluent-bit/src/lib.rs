@@ -112,7 +112,7 @@ mod tests {
         let rules: Vec<_> =
             sigmatag_rule::parse_rules(sigmatag::DEFAULT_RULE, "d", &Default::default())
                 .into_iter()
-                .map(|r| r.unwrap())
+                .map(|r| r.expect("fixture rule parses"))
                 .collect();
         let (set, errs) =
             sigmatag_matcher::RuleSet::compile(&rules, sigmatag_matcher::Pipeline::flat());
@@ -131,7 +131,7 @@ mod tests {
         assert_eq!(f.filter(HIT), Verdict::Tagged);
         let out = f.output();
         assert_eq!(out.last(), Some(&0));
-        let body = std::str::from_utf8(&out[..out.len() - 1]).unwrap();
+        let body = std::str::from_utf8(&out[..out.len() - 1]).expect("module output is UTF-8");
         assert!(body.starts_with(&String::from_utf8_lossy(&HIT[..HIT.len() - 1]).to_string()));
         assert!(body.contains(r#","sigma":[{"id":"b2b048b0-7857-4380-b0fb-d3f0ab820b71""#));
         assert_eq!(f.filter(MISS), Verdict::Keep);
