@@ -8,7 +8,8 @@
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::{dfa, nfa::contiguous, Anchored, MatchKind, StartKind};
 
 use crate::compile::{CompiledRule, Cond, Search, Shared, Test, ValueMatcher};
 
@@ -40,10 +41,71 @@ pub struct Atom {
 #[derive(Debug)]
 pub(crate) struct SlotIndex {
     pub slot: u32,
-    pub ac: AhoCorasick,
+    pub scanner: Scanner,
     /// Per automaton pattern: the atoms using that literal.
     pub pattern_atoms: Vec<Vec<(u32, AtomKind)>>,
 }
+
+/// One slot's automaton: a DFA when it stays small (fast: one table lookup per byte), else
+/// the contiguous NFA (compact). Both are driven by [`Scanner::scan`], an overlapping search
+/// written against the automaton's state machine, so no iterator state is set up per match.
+#[derive(Debug)]
+pub(crate) enum Scanner {
+    Dfa(dfa::DFA),
+    Nfa(contiguous::NFA),
+}
+
+impl Scanner {
+    /// Calls `on(pattern, end, len)` for every occurrence of every literal in `hay`
+    /// (overlapping, standard semantics), in order of end position.
+    #[inline]
+    pub fn scan(&self, hay: &[u8], on: impl FnMut(usize, usize, usize)) {
+        match self {
+            Scanner::Dfa(a) => scan_with(a, hay, on),
+            Scanner::Nfa(a) => scan_with(a, hay, on),
+        }
+    }
+}
+
+#[inline(always)]
+fn scan_with<A: Automaton>(a: &A, hay: &[u8], mut on: impl FnMut(usize, usize, usize)) {
+    let Ok(mut sid) = a.start_state(Anchored::No) else {
+        return;
+    };
+    for (i, &b) in hay.iter().enumerate() {
+        sid = a.next_state(Anchored::No, sid, b);
+        if a.is_special(sid) && a.is_match(sid) {
+            for k in 0..a.match_len(sid) {
+                let p = a.match_pattern(sid, k);
+                on(p.as_usize(), i + 1, a.pattern_len(p));
+            }
+        }
+    }
+}
+
+fn build_scanner(lits: &[&[u8]]) -> Option<Scanner> {
+    let total: usize = lits.iter().map(|l| l.len()).sum();
+    if total <= DFA_LITERAL_BYTES {
+        let d = dfa::DFA::builder()
+            .match_kind(MatchKind::Standard)
+            .start_kind(StartKind::Unanchored)
+            .prefilter(false)
+            .byte_classes(true)
+            .build(lits);
+        if let Ok(d) = d {
+            return Some(Scanner::Dfa(d));
+        }
+    }
+    contiguous::NFA::builder()
+        .match_kind(MatchKind::Standard)
+        .prefilter(false)
+        .build(lits)
+        .ok()
+        .map(Scanner::Nfa)
+}
+
+/// Slots whose literals add up to more than this get the contiguous NFA instead of a DFA.
+const DFA_LITERAL_BYTES: usize = 16 * 1024;
 
 /// The compiled index.
 #[derive(Debug, Default)]
@@ -172,32 +234,15 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
             });
             pattern_atoms[pid].push((*a, atom.kind));
         }
-        // Standard semantics: overlapping search reports every literal at every position.
-        // A DFA when it stays small (fast), else the contiguous NFA (compact).
-        let total: usize = lits.iter().map(|l| l.len()).sum();
-        let kind = if total <= 16 * 1024 {
-            AhoCorasickKind::DFA
-        } else {
-            AhoCorasickKind::ContiguousNFA
-        };
-        let ac = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .kind(Some(kind))
-            .build(&lits)
-            .or_else(|_| {
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
-                    .build(&lits)
-            });
-        match ac {
-            Ok(ac) => slots.push(SlotIndex {
+        match build_scanner(&lits) {
+            Some(scanner) => slots.push(SlotIndex {
                 slot,
-                ac,
+                scanner,
                 pattern_atoms,
             }),
             // Without an automaton these atoms never fire; rules depending on them must be
             // evaluated directly, which `atoms_indexed` below accounts for.
-            Err(_) => continue,
+            None => continue,
         }
     }
     let indexed_slots: std::collections::HashSet<u32> = slots.iter().map(|s| s.slot).collect();

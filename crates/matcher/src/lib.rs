@@ -288,13 +288,14 @@ impl RuleSet {
                     continue;
                 }
                 let hay = &arena[v.folded.0 as usize..v.folded.1 as usize];
-                for m in si.ac.find_overlapping_iter(hay) {
-                    for &(atom, kind) in &si.pattern_atoms[m.pattern().as_usize()] {
+                let n = hay.len();
+                si.scanner.scan(hay, |pid, end, len| {
+                    for &(atom, kind) in &si.pattern_atoms[pid] {
                         let holds = match kind {
                             index::AtomKind::Contains => true,
-                            index::AtomKind::Prefix => m.start() == 0,
-                            index::AtomKind::Suffix => m.end() == hay.len(),
-                            index::AtomKind::Exact => m.start() == 0 && m.end() == hay.len(),
+                            index::AtomKind::Prefix => end == len,
+                            index::AtomKind::Suffix => end == n,
+                            index::AtomKind::Exact => end == len && end == n,
                         };
                         let (word, bit) = ((atom / 64) as usize, 1u64 << (atom % 64));
                         if !holds || atom_bits[word] & bit != 0 {
@@ -316,7 +317,7 @@ impl RuleSet {
                             }
                         }
                     }
-                }
+                });
             }
         }
         candidates.sort_unstable();
