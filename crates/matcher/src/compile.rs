@@ -57,8 +57,9 @@ pub(crate) enum ValueMatcher {
     Null,
     Regex {
         id: u32,
-        /// Necessary atoms (literal prefixes of every match), for triggering.
-        hints: Option<Box<[u32]>>,
+        /// Necessary conditions in conjunctive form: every match contains, for each clause,
+        /// one of its `contains` atoms (literals the regex cannot match without).
+        hints: Vec<Box<[u32]>>,
     },
     Cidr(values::Cidr),
     Cmp {
@@ -214,31 +215,29 @@ impl Shared {
         self.contains_atom(slot, &lit)
     }
 
-    /// Literal prefixes every match of a regex starts with, as `contains` atoms.
-    fn regex_hints(
-        &mut self,
-        slot: u32,
-        pattern: &str,
-        case_insensitive: bool,
-    ) -> Option<Box<[u32]>> {
-        use regex_syntax::hir::literal::{ExtractKind, Extractor};
-        let hir = regex_syntax::ParserBuilder::new()
+    /// Literals every match of a regex contains, as clauses of `contains` atoms
+    /// ([`crate::regex_lits`]).
+    fn regex_hints(&mut self, slot: u32, pattern: &str, case_insensitive: bool) -> Vec<Box<[u32]>> {
+        let Ok(hir) = regex_syntax::ParserBuilder::new()
             .case_insensitive(case_insensitive)
             .build()
             .parse(pattern)
-            .ok()?;
-        let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
-        let lits = seq.literals()?;
-        if lits.is_empty() || lits.len() > 64 || lits.iter().any(|l| l.as_bytes().len() < 2) {
-            return None;
-        }
+        else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
-        for l in lits {
-            out.push(self.contains_atom(slot, l.as_bytes())?);
+        for clause in crate::regex_lits::necessary(&hir) {
+            let atoms: Option<Vec<u32>> = clause
+                .iter()
+                .map(|l| self.contains_atom(slot, l.as_bytes()))
+                .collect();
+            if let Some(mut a) = atoms {
+                a.sort_unstable();
+                a.dedup();
+                out.push(a.into_boxed_slice());
+            }
         }
-        out.sort_unstable();
-        out.dedup();
-        Some(out.into_boxed_slice())
+        out
     }
 
     /// The atom of an indexable pattern on `slot`'s folded text.

@@ -111,103 +111,174 @@ const DFA_LITERAL_BYTES: usize = 16 * 1024;
 #[derive(Debug, Default)]
 pub(crate) struct Index {
     pub slots: Vec<SlotIndex>,
-    /// Atom -> rules it triggers.
+    /// Atom -> (rule << 3 | clause) it satisfies a trigger clause of.
     pub atom_rules: Vec<Vec<u32>>,
-    /// Rules without a trigger set: evaluated for every record.
+    /// Rules without a trigger: evaluated for every record.
     pub always: Vec<u32>,
+    /// Per rule: how many trigger clauses must all be satisfied (0 for `always`).
+    pub clauses: Vec<u8>,
     /// Atom -> tests that hold as soon as it holds (tests OR-ing fully indexed patterns).
     pub atom_tests: Vec<Vec<u32>>,
     /// Per test: its result is the test bit set by `atom_tests` (before `neq`).
     pub test_indexed: Vec<bool>,
 }
 
-/// A set of atoms at least one of which must hold; `None` when no such set is known.
-type Trigger = Option<Vec<u32>>;
+/// A clause: atoms at least one of which must hold.
+type Clause = Vec<u32>;
 
-fn score(shared: &Shared, set: &[u32]) -> f64 {
-    // Short literals fire often: prefer few, long atoms.
-    set.iter()
+/// Necessary conditions in conjunctive form: every clause must hold for the rule (or
+/// search, or test) to match. Empty: nothing is known (the rule must always be evaluated).
+type Cnf = Vec<Clause>;
+
+/// Most clauses kept per rule (each is one bit of the rule's per-record trigger mask).
+pub(crate) const MAX_CLAUSES: usize = 4;
+
+/// Expected firing rate of a clause: short literals fire often, anchored ones less so.
+fn score(shared: &Shared, clause: &[u32]) -> f64 {
+    clause
+        .iter()
         .map(|a| {
-            let len = shared.atoms[*a as usize].lit.len().max(1) as f64;
-            1.0 / (len * len)
+            let atom = &shared.atoms[*a as usize];
+            let len = atom.lit.len().max(1) as f64;
+            let anchor = match atom.kind {
+                AtomKind::Contains => 1.0,
+                AtomKind::Prefix | AtomKind::Suffix => 0.3,
+                AtomKind::Exact => 0.1,
+            };
+            anchor / (len * len)
         })
         .sum()
 }
 
-fn best(shared: &Shared, options: impl Iterator<Item = Trigger>) -> Trigger {
-    let mut chosen: Option<(f64, Vec<u32>)> = None;
-    for set in options.flatten() {
-        let s = score(shared, &set);
-        if chosen.as_ref().is_none_or(|(cs, _)| s < *cs) {
-            chosen = Some((s, set));
+/// Sorts clauses best first, drops duplicates and clauses implied by a smaller one, keeps
+/// [`MAX_CLAUSES`].
+fn tidy(shared: &Shared, mut cnf: Cnf) -> Cnf {
+    for c in cnf.iter_mut() {
+        c.sort_unstable();
+        c.dedup();
+    }
+    cnf.sort_by(|a, b| score(shared, a).total_cmp(&score(shared, b)));
+    let mut out: Cnf = Vec::new();
+    for c in cnf {
+        // A clause containing another kept clause adds nothing.
+        if out
+            .iter()
+            .any(|k| k.iter().all(|a| c.binary_search(a).is_ok()))
+        {
+            continue;
+        }
+        out.push(c);
+        if out.len() == MAX_CLAUSES {
+            break;
         }
     }
-    chosen.map(|(_, set)| set)
+    out
 }
 
-fn union(options: impl Iterator<Item = Trigger>) -> Trigger {
+/// AND: every child's clauses.
+fn and(shared: &Shared, parts: impl Iterator<Item = Cnf>) -> Cnf {
+    tidy(shared, parts.flatten().collect())
+}
+
+/// OR: clause k is the union of every branch's k-th best clause (each branch implies its
+/// clause, so the union holds whenever any branch does). A branch with no knowledge makes
+/// the whole OR unknown.
+fn or(shared: &Shared, parts: impl Iterator<Item = Cnf>) -> Cnf {
+    let parts: Vec<Cnf> = parts.collect();
+    if parts.is_empty() || parts.iter().any(|p| p.is_empty()) {
+        return Vec::new();
+    }
+    let widest = parts.iter().map(Vec::len).max().unwrap_or(0);
     let mut out = Vec::new();
-    for set in options {
-        out.extend(set?);
-    }
-    out.sort_unstable();
-    out.dedup();
-    if out.is_empty() {
-        None
-    } else {
-        Some(out)
-    }
-}
-
-fn matcher_trigger(m: &ValueMatcher) -> Trigger {
-    match m {
-        ValueMatcher::Text { hints: Some(h), .. } | ValueMatcher::Regex { hints: Some(h), .. } => {
-            Some(h.to_vec())
+    for k in 0..widest {
+        let mut clause = Vec::new();
+        for p in &parts {
+            clause.extend_from_slice(&p[k.min(p.len() - 1)]);
         }
-        _ => None,
+        out.push(clause);
     }
+    tidy(shared, out)
 }
 
-fn test_trigger(shared: &Shared, t: u32) -> Trigger {
-    match &shared.tests[t as usize] {
-        Test::Exists { .. } => None,
-        Test::Values {
-            matchers, all, neq, ..
-        } => {
-            if *neq {
-                None
-            } else if *all {
-                best(shared, matchers.iter().map(matcher_trigger))
-            } else {
-                union(matchers.iter().map(matcher_trigger))
+struct Deriver<'a> {
+    shared: &'a Shared,
+    indexed_slots: &'a std::collections::HashSet<u32>,
+}
+
+impl Deriver<'_> {
+    fn on_indexed_slot(&self, clause: &[u32]) -> bool {
+        clause.iter().all(|a| {
+            self.indexed_slots
+                .contains(&self.shared.atoms[*a as usize].slot)
+        })
+    }
+
+    /// Necessary clauses of one matcher (on slots that have an automaton).
+    fn matcher(&self, m: &ValueMatcher) -> Cnf {
+        let clauses: Cnf = match m {
+            ValueMatcher::Text { hints: Some(h), .. } => vec![h.to_vec()],
+            ValueMatcher::Regex { hints, .. } => hints.iter().map(|c| c.to_vec()).collect(),
+            _ => Vec::new(),
+        };
+        tidy(
+            self.shared,
+            clauses
+                .into_iter()
+                .filter(|c| !c.is_empty() && self.on_indexed_slot(c))
+                .collect(),
+        )
+    }
+
+    fn test(&self, t: u32) -> Cnf {
+        match &self.shared.tests[t as usize] {
+            Test::Exists { .. } => Vec::new(),
+            Test::Values {
+                matchers, all, neq, ..
+            } => {
+                if *neq {
+                    Vec::new()
+                } else if *all {
+                    and(self.shared, matchers.iter().map(|m| self.matcher(m)))
+                } else {
+                    or(self.shared, matchers.iter().map(|m| self.matcher(m)))
+                }
             }
         }
     }
-}
 
-fn search_trigger(shared: &Shared, s: &Search) -> Trigger {
-    union(
-        s.alts
-            .iter()
-            .map(|alt| best(shared, alt.iter().map(|t| test_trigger(shared, *t)))),
-    )
-}
+    fn search(&self, s: &Search) -> Cnf {
+        or(
+            self.shared,
+            s.alts
+                .iter()
+                .map(|alt| and(self.shared, alt.iter().map(|t| self.test(*t)))),
+        )
+    }
 
-fn cond_trigger(shared: &Shared, searches: &[Search], c: &Cond) -> Trigger {
-    match c {
-        Cond::Id(i) => search_trigger(shared, &searches[*i as usize]),
-        Cond::Not(_) => None,
-        Cond::And(xs) => best(shared, xs.iter().map(|x| cond_trigger(shared, searches, x))),
-        Cond::Or(xs) => union(xs.iter().map(|x| cond_trigger(shared, searches, x))),
-        Cond::AtLeast(_, ids) => union(
-            ids.iter()
-                .map(|i| search_trigger(shared, &searches[*i as usize])),
-        ),
-        Cond::All(ids) => best(
-            shared,
-            ids.iter()
-                .map(|i| search_trigger(shared, &searches[*i as usize])),
-        ),
+    fn cond(&self, searches: &[Search], c: &Cond) -> Cnf {
+        match c {
+            Cond::Id(i) => self.search(&searches[*i as usize]),
+            Cond::Not(_) => Vec::new(),
+            Cond::And(xs) => and(self.shared, xs.iter().map(|x| self.cond(searches, x))),
+            Cond::Or(xs) => or(self.shared, xs.iter().map(|x| self.cond(searches, x))),
+            Cond::AtLeast(_, ids) => or(
+                self.shared,
+                ids.iter().map(|i| self.search(&searches[*i as usize])),
+            ),
+            Cond::All(ids) => and(
+                self.shared,
+                ids.iter().map(|i| self.search(&searches[*i as usize])),
+            ),
+        }
+    }
+
+    fn rule(&self, rule: &CompiledRule) -> Cnf {
+        or(
+            self.shared,
+            rule.variants
+                .iter()
+                .map(|(_, det)| self.cond(&det.searches, &det.cond)),
+        )
     }
 }
 
@@ -246,26 +317,24 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
         }
     }
     let indexed_slots: std::collections::HashSet<u32> = slots.iter().map(|s| s.slot).collect();
+    let deriver = Deriver {
+        shared,
+        indexed_slots: &indexed_slots,
+    };
     let mut atom_rules = vec![Vec::new(); shared.atoms.len()];
     let mut always = Vec::new();
+    let mut clauses = Vec::with_capacity(rules.len());
     for (ri, rule) in rules.iter().enumerate() {
-        let trig = union(
-            rule.variants
-                .iter()
-                .map(|(_, det)| cond_trigger(shared, &det.searches, &det.cond)),
-        )
-        .filter(|set| {
-            set.iter()
-                .all(|a| indexed_slots.contains(&shared.atoms[*a as usize].slot))
-        });
-        match trig {
-            Some(set) => {
-                for a in set {
-                    atom_rules[a as usize].push(ri as u32);
-                }
-            }
-            None => always.push(ri as u32),
+        let cnf = deriver.rule(rule);
+        if cnf.is_empty() {
+            always.push(ri as u32);
         }
+        for (ci, clause) in cnf.iter().enumerate() {
+            for &a in clause {
+                atom_rules[a as usize].push((ri as u32) << 3 | ci as u32);
+            }
+        }
+        clauses.push(cnf.len() as u8);
     }
     let mut atom_tests = vec![Vec::new(); shared.atoms.len()];
     let mut test_indexed = vec![false; shared.tests.len()];
@@ -302,6 +371,7 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
         slots,
         atom_rules,
         always,
+        clauses,
         atom_tests,
         test_indexed,
     }

@@ -27,6 +27,7 @@ pub mod json;
 pub mod pattern;
 pub mod pipeline;
 pub mod record;
+mod regex_lits;
 pub mod values;
 
 use compile::{CmpOp, CompiledRule, Cond, RefMode, Shared, Test, ValueMatcher};
@@ -56,6 +57,11 @@ impl Scratch {
     /// keeps this far below the number of rules).
     pub fn last_evaluated(&self) -> usize {
         self.candidates.len()
+    }
+
+    /// The rules the last indexed [`RuleSet::match_record`] evaluated (diagnostics).
+    pub fn last_candidates(&self) -> &[u32] {
+        &self.candidates
     }
 }
 
@@ -88,6 +94,8 @@ pub struct Scratch {
     atom_bits: Vec<u64>,
     fired: Vec<u32>,
     stamp: Vec<u32>,
+    /// Per rule: trigger clauses satisfied by this record (valid when `stamp` is current).
+    clause_mask: Vec<u8>,
     generation: u32,
     candidates: Vec<u32>,
     test_bits: Vec<u64>,
@@ -191,6 +199,7 @@ impl RuleSet {
             atom_bits: vec![0; self.shared.atoms.len().div_ceil(64)],
             fired: Vec::with_capacity(self.shared.atoms.len()),
             stamp: vec![0; self.rules.len()],
+            clause_mask: vec![0; self.rules.len()],
             generation: 0,
             candidates: Vec::with_capacity(self.rules.len()),
             test_bits: vec![0; self.shared.tests.len().div_ceil(64)],
@@ -274,6 +283,7 @@ impl RuleSet {
             atom_bits,
             fired,
             stamp,
+            clause_mask,
             candidates,
             test_bits,
             fired_tests,
@@ -310,10 +320,19 @@ impl RuleSet {
                                 fired_tests.push(t);
                             }
                         }
-                        for &r in &self.index.atom_rules[atom as usize] {
-                            if stamp[r as usize] != generation {
-                                stamp[r as usize] = generation;
-                                candidates.push(r);
+                        for &rc in &self.index.atom_rules[atom as usize] {
+                            let (r, bit) = ((rc >> 3) as usize, 1u8 << (rc & 7));
+                            if stamp[r] != generation {
+                                stamp[r] = generation;
+                                clause_mask[r] = 0;
+                            }
+                            let m = clause_mask[r];
+                            if m & bit == 0 {
+                                clause_mask[r] = m | bit;
+                                // All clauses satisfied: the rule can match; evaluate it.
+                                if (m | bit).count_ones() == self.index.clauses[r] as u32 {
+                                    candidates.push(r as u32);
+                                }
                             }
                         }
                     }

@@ -1,0 +1,76 @@
+//! A fixed amount of work for instruction-counting profilers (`valgrind --tool=callgrind`):
+//! loads workload A's rules and matches `process_creation.jsonl` `SIGMATAG_PASSES` times
+//! (default 5), then tags it once through the CLI loop.
+//!
+//! ```text
+//! cargo bench -p sigmatag-bench --bench profile --no-run
+//! valgrind --tool=callgrind target/release/deps/profile-<hash>
+//! ```
+
+use std::path::PathBuf;
+
+use sigmatag::{load, tag_fragments, tag_stream};
+use sigmatag_matcher::{JsonBytes, Pipeline};
+
+fn main() {
+    let shared = std::env::var_os("SIGMATAG_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+    let rules = std::env::var("SIGMATAG_RULES")
+        .unwrap_or_else(|_| "corpus/sigmahq/rules/windows/process_creation".into());
+    let events = std::env::var("SIGMATAG_EVENTS")
+        .unwrap_or_else(|_| "corpus/events/process_creation.jsonl".into());
+    let passes: usize = std::env::var("SIGMATAG_PASSES")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(5);
+    let Ok(text) = std::fs::read(shared.join(&events)) else {
+        eprintln!("no events at {}", shared.join(&events).display());
+        return;
+    };
+    let loaded = load(
+        &[shared.join(&rules)],
+        Pipeline::preset("evtx").expect("preset"),
+        &Default::default(),
+    )
+    .expect("rules");
+    let set = &loaded.set;
+    let lines: Vec<&[u8]> = text
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut scratch = set.scratch();
+    let (mut hits, mut evaluated) = (0usize, 0usize);
+    let mut per_rule = vec![0usize; set.len()];
+    for _ in 0..passes {
+        for l in &lines {
+            if let Ok(h) = set.match_record(&JsonBytes(l), &mut scratch) {
+                hits += h.len();
+            }
+            evaluated += scratch.last_evaluated();
+            for r in scratch.last_candidates() {
+                per_rule[*r as usize] += 1;
+            }
+        }
+    }
+    let mut top: Vec<(usize, usize)> = per_rule.iter().copied().enumerate().collect();
+    top.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    for (r, n) in top.iter().take(12) {
+        println!(
+            "evaluated for {:5.1}% of records: {} ({})",
+            *n as f64 * 100.0 / (lines.len() * passes) as f64,
+            set.info(*r).title,
+            set.info(*r).source
+        );
+    }
+    let mut out = Vec::with_capacity(text.len() * 2);
+    let fragments = tag_fragments(set);
+    let stats = tag_stream(set, &text[..], &mut out, b"\"sigma\"", &fragments).expect("tag");
+    println!(
+        "{} rules, {} records x {passes}: {hits} hits, {:.1} rules evaluated per record; tagged {}",
+        set.len(),
+        lines.len(),
+        evaluated as f64 / (lines.len() * passes) as f64,
+        stats.matched
+    );
+}
