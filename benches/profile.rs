@@ -63,6 +63,9 @@ fn main() {
             set.info(*r).source
         );
     }
+    if std::env::var_os("SIGMATAG_STATS").is_some() {
+        println!("{}", set.debug_index_stats(&lines));
+    }
     let mut out = Vec::with_capacity(text.len() * 2);
     let fragments = tag_fragments(set);
     let stats = tag_stream(set, &text[..], &mut out, b"\"sigma\"", &fragments).expect("tag");

@@ -13,6 +13,9 @@ use crate::pattern::{has_wildcards, parse_wildcards, BytePattern, Piece};
 use crate::pipeline::{Path, Pipeline, Segment, Unmatched, Variant};
 use crate::values::{self, TimePart};
 
+/// One-byte literals rare enough in command lines and paths to be worth an index atom.
+const RARE_BYTES: &[u8] = b"`^~{}|";
+
 /// Largest NFA a rule's regex may compile to, in bytes.
 pub const MAX_REGEX_NFA_BYTES: usize = 16 * 1024 * 1024;
 
@@ -151,8 +154,81 @@ pub(crate) type KeyMap<V> = HashMap<Box<[u8]>, V, std::hash::BuildHasherDefault<
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TrieNode {
     pub children: KeyMap<u32>,
+    /// The same children as a flat open-addressing table, built once all rules are in
+    /// ([`Shared::finish`]); record keys are looked up here.
+    pub table: KeyTable,
     pub any: Option<u32>,
     pub slots: Vec<u32>,
+}
+
+/// A read-only key -> child table for record key lookups: one multiply to hash (length and
+/// the first and last eight bytes), one probe in the common case, one compare on a hit.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KeyTable {
+    /// (fingerprint, entry + 1); 0 marks an empty slot.
+    slots: Box<[(u64, u32)]>,
+    entries: Vec<(Box<[u8]>, u32)>,
+}
+
+#[inline]
+fn load8(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    let n = b.len().min(8);
+    w[..n].copy_from_slice(&b[..n]);
+    u64::from_le_bytes(w)
+}
+
+#[inline]
+fn fingerprint(k: &[u8]) -> u64 {
+    let n = k.len();
+    let tail = if n > 8 { load8(&k[n - 8..]) } else { 0 };
+    (load8(k) ^ tail.rotate_left(29) ^ (n as u64).rotate_right(8))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+impl KeyTable {
+    fn build(map: &KeyMap<u32>) -> KeyTable {
+        if map.is_empty() {
+            return KeyTable::default();
+        }
+        let size = (map.len() * 2).next_power_of_two().max(4);
+        let mut slots = vec![(0u64, 0u32); size].into_boxed_slice();
+        let mut entries: Vec<(Box<[u8]>, u32)> = map.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        entries.sort();
+        for (i, (k, _)) in entries.iter().enumerate() {
+            let f = fingerprint(k);
+            let mut at = (f >> 40) as usize & (size - 1);
+            while slots[at].1 != 0 {
+                at = (at + 1) & (size - 1);
+            }
+            slots[at] = (f, i as u32 + 1);
+        }
+        KeyTable { slots, entries }
+    }
+
+    /// The child for `key`.
+    #[inline]
+    pub fn get(&self, key: &[u8]) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let f = fingerprint(key);
+        let mask = self.slots.len() - 1;
+        let mut at = (f >> 40) as usize & mask;
+        loop {
+            let (sf, e) = self.slots[at];
+            if e == 0 {
+                return None;
+            }
+            if sf == f {
+                let (k, v) = &self.entries[e as usize - 1];
+                if &k[..] == key {
+                    return Some(*v);
+                }
+            }
+            at = (at + 1) & mask;
+        }
+    }
 }
 
 /// Everything compiled, shared by all rules.
@@ -250,7 +326,10 @@ impl Shared {
             BytePattern::Contains(f) => (AtomKind::Contains, f.needle()),
             BytePattern::Glob { .. } => return None,
         };
-        if lit.is_empty() {
+        // Every occurrence of an automaton literal costs a callback, whatever its kind: a
+        // one-byte literal such as ' ' or '1' would fire dozens of times per command line.
+        // Such patterns are tested directly (memchr) instead.
+        if lit.is_empty() || lit.len() == 1 && !RARE_BYTES.contains(&lit[0]) {
             return None;
         }
         let atom = Atom {
@@ -265,6 +344,13 @@ impl Shared {
         self.atoms.push(atom.clone());
         self.atom_ids.insert(atom, id);
         Some(id)
+    }
+
+    /// Builds the lookup tables once every rule is compiled.
+    pub fn finish(&mut self) {
+        for node in &mut self.trie {
+            node.table = KeyTable::build(&node.children);
+        }
     }
 
     fn key_bytes(&self, k: &str) -> Box<[u8]> {

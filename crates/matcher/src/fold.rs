@@ -25,7 +25,9 @@ pub fn fold_char(c: char) -> char {
 pub fn fold_into(text: &str, out: &mut Vec<u8>) {
     let bytes = text.as_bytes();
     if bytes.is_ascii() {
-        out.extend(bytes.iter().map(|b| b.to_ascii_lowercase()));
+        let at = out.len();
+        out.extend_from_slice(bytes);
+        out[at..].make_ascii_lowercase();
         return;
     }
     let mut buf = [0u8; 4];

@@ -92,10 +92,12 @@ struct Reader<'a> {
 /// Decodes the inside of a JSON string literal (already validated) into `out`. Lone
 /// surrogates become U+FFFD.
 pub fn unescape_into(raw: &[u8], out: &mut Vec<u8>) {
+    out.reserve(raw.len());
     let mut i = 0;
     while i < raw.len() {
         let c = raw[i];
         if c != b'\\' {
+            // Segments between escapes are short (path components): a plain loop.
             let start = i;
             while i < raw.len() && raw[i] != b'\\' {
                 i += 1;
@@ -105,15 +107,22 @@ pub fn unescape_into(raw: &[u8], out: &mut Vec<u8>) {
         }
         let e = raw.get(i + 1).copied().unwrap_or(b'\\');
         i += 2;
+        let simple = match e {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 8,
+            b'f' => 12,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            _ => 0,
+        };
+        if simple != 0 {
+            out.push(simple);
+            continue;
+        }
         let ch = match e {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
             b'u' => {
                 let hi = hex4(raw, i);
                 i += 4;

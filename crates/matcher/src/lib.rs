@@ -145,6 +145,7 @@ impl RuleSet {
                 Err(e) => errors.push(e),
             }
         }
+        shared.finish();
         let index = index::build(&shared, &compiled);
         (
             RuleSet {
@@ -645,21 +646,23 @@ impl Extractor<'_> {
         if !(frame_has_slots || all_slot.is_some() && is_leaf) {
             return;
         }
-        // Copy raw and folded text once.
+        // Copy raw and folded text once, straight from the record (or, for text with JSON
+        // escapes, from its unescaped copy in `tmp`).
         let s = &mut *self.s;
         let raw_start = s.arena.len() as u32;
-        match text {
-            Some(Text::Plain(t)) => s.arena.extend_from_slice(t.as_bytes()),
-            Some(Text::JsonEscaped(b)) => json::unescape_into(b, &mut s.arena),
-            None => {}
-        }
+        let source: &str = match text {
+            Some(Text::Plain(t)) => t,
+            Some(Text::JsonEscaped(b)) => {
+                s.tmp.clear();
+                json::unescape_into(b, &mut s.tmp);
+                // Unescaping valid UTF-8 (the reader checked it) yields valid UTF-8.
+                std::str::from_utf8(&s.tmp).unwrap_or("")
+            }
+            None => "",
+        };
+        s.arena.extend_from_slice(source.as_bytes());
         let raw_end = s.arena.len() as u32;
-        s.tmp.clear();
-        s.tmp
-            .extend_from_slice(&s.arena[raw_start as usize..raw_end as usize]);
-        if let Ok(t) = std::str::from_utf8(&s.tmp) {
-            fold::fold_into(t, &mut s.arena);
-        }
+        fold::fold_into(source, &mut s.arena);
         let folded = (raw_end, s.arena.len() as u32);
         let start = s.frame_starts.last().copied().unwrap_or(0) as usize;
         for fi in start..s.frames.len() {
@@ -724,7 +727,7 @@ impl Visitor for Extractor<'_> {
         let k: &[u8] = if use_tmp { &s.tmp } else { plain };
         if self.depth == 0 {
             // Top-level keys start from the root.
-            if let Some(&n) = trie[0].children.get(k) {
+            if let Some(n) = trie[0].table.get(k) {
                 s.frames.push(n);
             }
             if let Some(n) = trie[0].any {
@@ -733,7 +736,7 @@ impl Visitor for Extractor<'_> {
         } else {
             for fi in parent_start..parent_end {
                 let node = &trie[s.frames[fi] as usize];
-                if let Some(&n) = node.children.get(k) {
+                if let Some(n) = node.table.get(k) {
                     s.frames.push(n);
                 }
                 if let Some(n) = node.any {
@@ -801,3 +804,69 @@ const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<RuleSet>();
 };
+
+impl RuleSet {
+    #[doc(hidden)]
+    pub fn debug_index_stats(&self, records: &[&[u8]]) -> String {
+        use std::collections::HashMap;
+        let mut s = self.scratch();
+        let mut hits: HashMap<(u32, usize), usize> = HashMap::new();
+        let mut bytes: HashMap<u32, usize> = HashMap::new();
+        for r in records {
+            if self.extract(&JsonBytes(r), &mut s).is_err() {
+                continue;
+            }
+            for si in &self.index.slots {
+                let mut cur = s.slot_head[si.slot as usize];
+                while cur != NONE {
+                    let v = s.values[cur as usize];
+                    cur = v.next;
+                    let hay = &s.arena[v.folded.0 as usize..v.folded.1 as usize];
+                    *bytes.entry(si.slot).or_default() += hay.len();
+                    si.scanner.scan(hay, |pid, _, _| {
+                        *hits.entry((si.slot, pid)).or_default() += 1;
+                    });
+                }
+            }
+        }
+        let mut out = String::new();
+        for si in &self.index.slots {
+            use aho_corasick::automaton::Automaton;
+            let kind = match &si.scanner {
+                index::Scanner::Dfa(d) => format!("dfa {} KB", d.memory_usage() / 1024),
+                index::Scanner::Nfa(n) => format!("nfa {} KB", n.memory_usage() / 1024),
+            };
+            let total: usize = hits
+                .iter()
+                .filter(|(k, _)| k.0 == si.slot)
+                .map(|(_, v)| v)
+                .sum();
+            out.push_str(&format!(
+                "slot {} {kind} patterns {} bytes/rec {:.0} hits/rec {:.1}\n",
+                si.slot,
+                si.pattern_atoms.len(),
+                *bytes.get(&si.slot).unwrap_or(&0) as f64 / records.len() as f64,
+                total as f64 / records.len() as f64
+            ));
+        }
+        let mut top: Vec<_> = hits.into_iter().collect();
+        top.sort_by_key(|x| std::cmp::Reverse(x.1));
+        for ((slot, pid), n) in top.into_iter().take(25) {
+            let si = self.index.slots.iter().find(|x| x.slot == slot).unwrap();
+            let (a, _) = si.pattern_atoms[pid][0];
+            let atom = &self.shared.atoms[a as usize];
+            let fan: usize = si.pattern_atoms[pid]
+                .iter()
+                .map(|(a, _)| self.index.atom_rules[*a as usize].len())
+                .sum();
+            out.push_str(&format!(
+                "  slot {slot} {:?} hits/rec {:.2} atoms {} fan-out {}\n",
+                String::from_utf8_lossy(&atom.lit),
+                n as f64 / records.len() as f64,
+                si.pattern_atoms[pid].len(),
+                fan
+            ));
+        }
+        out
+    }
+}
