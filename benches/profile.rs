@@ -30,7 +30,8 @@ fn main() {
     };
     let loaded = load(
         &[shared.join(&rules)],
-        Pipeline::preset("evtx").expect("preset"),
+        Pipeline::preset(&std::env::var("SIGMATAG_MAPPING").unwrap_or_else(|_| "evtx".into()))
+            .expect("preset"),
         &Default::default(),
     )
     .expect("rules");

@@ -276,8 +276,7 @@ impl Shared {
         if folded.is_empty() {
             return None;
         }
-        let f = memchr::memmem::Finder::new(folded.as_bytes()).into_owned();
-        self.atom(slot, &BytePattern::Contains(Box::new(f)))
+        self.atom(slot, &BytePattern::Contains(folded.as_bytes().into()))
     }
 
     /// Hints of a pattern: its own atom, or a `contains` atom of its longest literal.
@@ -323,7 +322,7 @@ impl Shared {
             BytePattern::Exact(b) => (AtomKind::Exact, b),
             BytePattern::Prefix(b) => (AtomKind::Prefix, b),
             BytePattern::Suffix(b) => (AtomKind::Suffix, b),
-            BytePattern::Contains(f) => (AtomKind::Contains, f.needle()),
+            BytePattern::Contains(b) => (AtomKind::Contains, b),
             BytePattern::Glob { .. } => return None,
         };
         // Every occurrence of an automaton literal costs a callback, whatever its kind: a

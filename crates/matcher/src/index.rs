@@ -83,29 +83,49 @@ fn scan_with<A: Automaton>(a: &A, hay: &[u8], mut on: impl FnMut(usize, usize, u
     }
 }
 
-fn build_scanner(lits: &[&[u8]]) -> Option<Scanner> {
-    let total: usize = lits.iter().map(|l| l.len()).sum();
-    if total <= DFA_LITERAL_BYTES {
+/// Upper bound of a DFA's transition table for these literals: one state per literal byte,
+/// a row per state as wide as the power of two above the number of byte classes.
+fn dfa_bytes_bound(lits: &[&[u8]]) -> usize {
+    let mut seen = [false; 256];
+    let mut total = 1;
+    for l in lits {
+        total += l.len();
+        for &b in *l {
+            seen[b as usize] = true;
+        }
+    }
+    let classes = seen.iter().filter(|x| **x).count() + 1;
+    total * classes.next_power_of_two() * 4
+}
+
+fn build_scanner(lits: &[&[u8]], dfa_budget: usize) -> Option<Scanner> {
+    let nfa = aho_corasick::nfa::noncontiguous::NFA::builder()
+        .match_kind(MatchKind::Standard)
+        .build(lits)
+        .ok()?;
+    if dfa_bytes_bound(lits) <= dfa_budget {
         let d = dfa::DFA::builder()
             .match_kind(MatchKind::Standard)
             .start_kind(StartKind::Unanchored)
             .prefilter(false)
             .byte_classes(true)
-            .build(lits);
+            .build_from_noncontiguous(&nfa);
         if let Ok(d) = d {
             return Some(Scanner::Dfa(d));
         }
     }
     contiguous::NFA::builder()
-        .match_kind(MatchKind::Standard)
-        .prefilter(false)
-        .build(lits)
+        .build_from_noncontiguous(&nfa)
         .ok()
         .map(Scanner::Nfa)
 }
 
-/// Slots whose literals add up to more than this get the contiguous NFA instead of a DFA.
-const DFA_LITERAL_BYTES: usize = 16 * 1024;
+/// A slot gets a DFA (one table lookup per byte) only when its table stays under this;
+/// larger slots get the contiguous NFA (about a tenth of the memory, a few times slower
+/// per byte). Most slots of a large rule set are fields few records carry: RSS matters more.
+const DFA_MAX_BYTES: usize = 512 * 1024;
+/// The keyword slot reads every scalar of every record: it may use a larger DFA.
+const DFA_MAX_BYTES_KEYWORDS: usize = 8 * 1024 * 1024;
 
 /// The compiled index.
 #[derive(Debug, Default)]
@@ -273,11 +293,19 @@ impl Deriver<'_> {
     }
 
     fn rule(&self, rule: &CompiledRule) -> Cnf {
+        // A variant holds only when its logsource condition (AND of tests, such as
+        // `Channel: Security`) holds too: those tests' clauses are necessary as well.
         or(
             self.shared,
-            rule.variants
-                .iter()
-                .map(|(_, det)| self.cond(&det.searches, &det.cond)),
+            rule.variants.iter().map(|(logsource, det)| {
+                let mut cnf = self.cond(&det.searches, &det.cond);
+                if let Some(c) = logsource {
+                    for t in &self.shared.conds[*c as usize] {
+                        cnf.extend(self.test(*t));
+                    }
+                }
+                tidy(self.shared, cnf)
+            }),
         )
     }
 }
@@ -305,7 +333,12 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
             });
             pattern_atoms[pid].push((*a, atom.kind));
         }
-        match build_scanner(&lits) {
+        let budget = if shared.all_slot == Some(slot) {
+            DFA_MAX_BYTES_KEYWORDS
+        } else {
+            DFA_MAX_BYTES
+        };
+        match build_scanner(&lits, budget) {
             Some(scanner) => slots.push(SlotIndex {
                 slot,
                 scanner,
