@@ -51,6 +51,8 @@ pub(crate) enum ValueMatcher {
     Int {
         value: i64,
         text: Box<[u8]>,
+        /// An [`crate::index::AtomKind::Int`] atom on the value's text, for triggering.
+        hint: Option<u32>,
     },
     Float(f64),
     Bool {
@@ -313,6 +315,23 @@ impl Shared {
             }
         }
         out
+    }
+
+    /// The trigger atom of a numeric equality: the integer's canonical text, whole.
+    fn int_atom(&mut self, slot: u32, text: &[u8]) -> Option<u32> {
+        use crate::index::{Atom, AtomKind};
+        let atom = Atom {
+            slot,
+            kind: AtomKind::Int,
+            lit: text.into(),
+        };
+        if let Some(id) = self.atom_ids.get(&atom) {
+            return Some(*id);
+        }
+        let id = self.atoms.len() as u32;
+        self.atoms.push(atom.clone());
+        self.atom_ids.insert(atom, id);
+        Some(id)
     }
 
     /// The atom of an indexable pattern on `slot`'s folded text.
@@ -592,10 +611,15 @@ impl Shared {
                     }
                     Value::Null => ValueMatcher::Null,
                     Value::Bool(b) if !stringy => ValueMatcher::Bool { value: *b, cased },
-                    Value::Int(i) if !stringy => ValueMatcher::Int {
-                        value: *i,
-                        text: i.to_string().into_bytes().into_boxed_slice(),
-                    },
+                    Value::Int(i) if !stringy => {
+                        let text = i.to_string().into_bytes().into_boxed_slice();
+                        let hint = self.int_atom(slot, &text);
+                        ValueMatcher::Int {
+                            value: *i,
+                            text,
+                            hint,
+                        }
+                    }
                     Value::Float(f) if !stringy => ValueMatcher::Float(*f),
                     _ => self.text_matcher(t, slot, &v.to_text(), cased)?,
                 }

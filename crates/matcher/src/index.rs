@@ -24,6 +24,9 @@ pub enum AtomKind {
     Suffix,
     /// The whole value.
     Exact,
+    /// The whole value, as the canonical text of an integer a numeric test compares with
+    /// (a trigger only: no text test reads these atoms).
+    Int,
 }
 
 /// A literal test on one slot's folded text.
@@ -44,6 +47,8 @@ pub(crate) struct SlotIndex {
     pub scanner: Scanner,
     /// Per automaton pattern: the atoms using that literal.
     pub pattern_atoms: Vec<Vec<(u32, AtomKind)>>,
+    /// The slot's [`AtomKind::Int`] atoms.
+    pub num_atoms: Vec<u32>,
 }
 
 /// One slot's automaton: a DFA when it stays small (fast: one table lookup per byte), else
@@ -163,7 +168,7 @@ fn score(shared: &Shared, clause: &[u32]) -> f64 {
             let anchor = match atom.kind {
                 AtomKind::Contains => 1.0,
                 AtomKind::Prefix | AtomKind::Suffix => 0.3,
-                AtomKind::Exact => 0.1,
+                AtomKind::Exact | AtomKind::Int => 0.1,
             };
             anchor / (len * len)
         })
@@ -238,6 +243,7 @@ impl Deriver<'_> {
         let clauses: Cnf = match m {
             ValueMatcher::Text { hints: Some(h), .. } => vec![h.to_vec()],
             ValueMatcher::Regex { hints, .. } => hints.iter().map(|c| c.to_vec()).collect(),
+            ValueMatcher::Int { hint: Some(a), .. } => vec![vec![*a]],
             _ => Vec::new(),
         };
         tidy(
@@ -297,14 +303,19 @@ impl Deriver<'_> {
         // `Channel: Security`) holds too: those tests' clauses are necessary as well.
         or(
             self.shared,
+            // Logsource clauses only fill the places the detection leaves: they are shared
+            // by every rule of a category, so within it they narrow nothing.
             rule.variants.iter().map(|(logsource, det)| {
                 let mut cnf = self.cond(&det.searches, &det.cond);
                 if let Some(c) = logsource {
-                    for t in &self.shared.conds[*c as usize] {
-                        cnf.extend(self.test(*t));
-                    }
+                    let ls = and(
+                        self.shared,
+                        self.shared.conds[*c as usize].iter().map(|t| self.test(*t)),
+                    );
+                    let room = MAX_CLAUSES.saturating_sub(cnf.len());
+                    cnf.extend(ls.into_iter().take(room));
                 }
-                tidy(self.shared, cnf)
+                cnf
             }),
         )
     }
@@ -343,6 +354,11 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
                 slot,
                 scanner,
                 pattern_atoms,
+                num_atoms: atoms
+                    .iter()
+                    .copied()
+                    .filter(|a| shared.atoms[*a as usize].kind == AtomKind::Int)
+                    .collect(),
             }),
             // Without an automaton these atoms never fire; rules depending on them must be
             // evaluated directly, which `atoms_indexed` below accounts for.

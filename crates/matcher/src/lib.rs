@@ -290,6 +290,17 @@ impl RuleSet {
             fired_tests,
             ..
         } = s;
+        let mut marks = Marks {
+            index: &self.index,
+            atom_bits,
+            fired,
+            stamp,
+            clause_mask,
+            candidates,
+            test_bits,
+            fired_tests,
+            generation,
+        };
         for si in &self.index.slots {
             let mut cur = slot_head[si.slot as usize];
             while cur != NONE {
@@ -300,46 +311,29 @@ impl RuleSet {
                 }
                 let hay = &arena[v.folded.0 as usize..v.folded.1 as usize];
                 let n = hay.len();
+                if v.kind == Kind::Num && !si.num_atoms.is_empty() && !canonical_int(hay) {
+                    // Integer atoms are the number's canonical text; a number written
+                    // otherwise (4688.0, 4.688e3) may still equal one: assume all hold.
+                    for &a in &si.num_atoms {
+                        marks.fire(a);
+                    }
+                }
                 si.scanner.scan(hay, |pid, end, len| {
                     for &(atom, kind) in &si.pattern_atoms[pid] {
                         let holds = match kind {
                             index::AtomKind::Contains => true,
                             index::AtomKind::Prefix => end == len,
                             index::AtomKind::Suffix => end == n,
-                            index::AtomKind::Exact => end == len && end == n,
+                            index::AtomKind::Exact | index::AtomKind::Int => end == len && end == n,
                         };
-                        let (word, bit) = ((atom / 64) as usize, 1u64 << (atom % 64));
-                        if !holds || atom_bits[word] & bit != 0 {
-                            continue;
-                        }
-                        atom_bits[word] |= bit;
-                        fired.push(atom);
-                        for &t in &self.index.atom_tests[atom as usize] {
-                            let (tw, tb) = ((t / 64) as usize, 1u64 << (t % 64));
-                            if test_bits[tw] & tb == 0 {
-                                test_bits[tw] |= tb;
-                                fired_tests.push(t);
-                            }
-                        }
-                        for &rc in &self.index.atom_rules[atom as usize] {
-                            let (r, bit) = ((rc >> 3) as usize, 1u8 << (rc & 7));
-                            if stamp[r] != generation {
-                                stamp[r] = generation;
-                                clause_mask[r] = 0;
-                            }
-                            let m = clause_mask[r];
-                            if m & bit == 0 {
-                                clause_mask[r] = m | bit;
-                                // All clauses satisfied: the rule can match; evaluate it.
-                                if (m | bit).count_ones() == self.index.clauses[r] as u32 {
-                                    candidates.push(r as u32);
-                                }
-                            }
+                        if holds {
+                            marks.fire(atom);
                         }
                     }
                 });
             }
         }
+        let candidates = marks.candidates;
         candidates.sort_unstable();
     }
 
@@ -507,7 +501,7 @@ impl RuleSet {
                 };
                 pats.iter().any(|p| p.is_match(hay))
             }
-            ValueMatcher::Int { value, text } => match v.kind {
+            ValueMatcher::Int { value, text, .. } => match v.kind {
                 Kind::Num => num_text_eq_int(raw, *value),
                 Kind::Str => raw == &text[..],
                 _ => false,
@@ -673,6 +667,63 @@ impl Extractor<'_> {
         }
         if let (Some(slot), true) = (all_slot, is_leaf) {
             s.link(slot, kind, in_array, (raw_start, raw_end), folded);
+        }
+    }
+}
+
+/// True for integer text as JSON and Rust print it (`-?(0|[1-9][0-9]*)`, not `-0`).
+fn canonical_int(t: &[u8]) -> bool {
+    let digits = t.strip_prefix(b"-").unwrap_or(t);
+    !digits.is_empty()
+        && digits.iter().all(u8::is_ascii_digit)
+        && (digits[0] != b'0' || digits.len() == 1 && digits.len() == t.len())
+}
+
+/// The per-record index state `run_index` updates as atoms fire.
+struct Marks<'a> {
+    index: &'a index::Index,
+    atom_bits: &'a mut Vec<u64>,
+    fired: &'a mut Vec<u32>,
+    stamp: &'a mut Vec<u32>,
+    clause_mask: &'a mut Vec<u8>,
+    candidates: &'a mut Vec<u32>,
+    test_bits: &'a mut Vec<u64>,
+    fired_tests: &'a mut Vec<u32>,
+    generation: u32,
+}
+
+impl Marks<'_> {
+    /// Marks `atom` as holding: sets the bits of the tests it decides, and makes every rule
+    /// whose trigger clauses are now all satisfied a candidate.
+    #[inline]
+    fn fire(&mut self, atom: u32) {
+        let (word, bit) = ((atom / 64) as usize, 1u64 << (atom % 64));
+        if self.atom_bits[word] & bit != 0 {
+            return;
+        }
+        self.atom_bits[word] |= bit;
+        self.fired.push(atom);
+        for &t in &self.index.atom_tests[atom as usize] {
+            let (tw, tb) = ((t / 64) as usize, 1u64 << (t % 64));
+            if self.test_bits[tw] & tb == 0 {
+                self.test_bits[tw] |= tb;
+                self.fired_tests.push(t);
+            }
+        }
+        for &rc in &self.index.atom_rules[atom as usize] {
+            let (r, bit) = ((rc >> 3) as usize, 1u8 << (rc & 7));
+            if self.stamp[r] != self.generation {
+                self.stamp[r] = self.generation;
+                self.clause_mask[r] = 0;
+            }
+            let m = self.clause_mask[r];
+            if m & bit == 0 {
+                self.clause_mask[r] = m | bit;
+                // All clauses satisfied: the rule can match; evaluate it.
+                if (m | bit).count_ones() == self.index.clauses[r] as u32 {
+                    self.candidates.push(r as u32);
+                }
+            }
         }
     }
 }

@@ -1,0 +1,104 @@
+//! Index triggers must never hide a match: numbers written in non-canonical form, regexes
+//! found through inner literals, conjunctive clauses, one-byte literals.
+
+use sigmatag_matcher::{JsonBytes, Pipeline, RuleSet};
+
+fn set(rule: &str) -> RuleSet {
+    let rules: Vec<_> = sigmatag_rule::parse_rules(rule, "inline", &Default::default())
+        .into_iter()
+        .map(|r| r.expect("rule parses"))
+        .collect();
+    let (set, errors) = RuleSet::compile(&rules, Pipeline::flat());
+    assert!(errors.is_empty(), "{errors:?}");
+    set
+}
+
+fn both(set: &RuleSet, record: &str) -> (bool, bool) {
+    let mut a = set.scratch();
+    let mut b = set.scratch();
+    let indexed = !set
+        .match_record(&JsonBytes(record.as_bytes()), &mut a)
+        .expect("record")
+        .is_empty();
+    let direct = !set
+        .match_record_unindexed(&JsonBytes(record.as_bytes()), &mut b)
+        .expect("record")
+        .is_empty();
+    (indexed, direct)
+}
+
+const HEAD: &str = "title: t\nid: x\nlogsource: {product: windows}\ndetection:\n";
+
+#[test]
+fn integers_in_any_json_spelling() {
+    let s = set(&format!(
+        "{HEAD}  sel:\n    EventID: 4688\n  condition: sel\n"
+    ));
+    for (record, want) in [
+        (r#"{"EventID": 4688}"#, true),
+        (r#"{"EventID": 4688.0}"#, true),
+        (r#"{"EventID": 4.688e3}"#, true),
+        (r#"{"EventID": "4688"}"#, true),
+        (r#"{"EventID": 46880}"#, false),
+        (r#"{"EventID": 4689}"#, false),
+        (r#"{"Other": 4688}"#, false),
+    ] {
+        assert_eq!(both(&s, record), (want, want), "{record}");
+    }
+    let zero = set(&format!("{HEAD}  sel:\n    Level: 0\n  condition: sel\n"));
+    assert_eq!(both(&zero, r#"{"Level": -0}"#), (true, true));
+    assert_eq!(both(&zero, r#"{"Level": 0}"#), (true, true));
+}
+
+#[test]
+fn regexes_through_inner_literals_and_clauses() {
+    let s = set(&format!(
+        "{HEAD}  sel:\n    CommandLine|re: 'cmd.{{0,5}}(?:/c|/r).+powershell'\n  other:\n    Image|endswith: '\\cmd.exe'\n  condition: sel and other\n"
+    ));
+    for (record, want) in [
+        (
+            r#"{"CommandLine": "cmd /c echo x | powershell", "Image": "C:\\x\\cmd.exe"}"#,
+            true,
+        ),
+        (
+            r#"{"CommandLine": "cmd /c echo x | powershell", "Image": "C:\\x\\a.exe"}"#,
+            false,
+        ),
+        (
+            r#"{"CommandLine": "cmd /k echo x | powershell", "Image": "C:\\x\\cmd.exe"}"#,
+            false,
+        ),
+        (
+            r#"{"CommandLine": "CMD /C POWERSHELL", "Image": "cmd.exe"}"#,
+            false,
+        ),
+    ] {
+        assert_eq!(both(&s, record), (want, want), "{record}");
+    }
+    let backtick = set(&format!(
+        "{HEAD}  sel:\n    CommandLine|re: '\\w+`\\w+'\n  condition: sel\n"
+    ));
+    assert_eq!(
+        both(&backtick, r#"{"CommandLine": "IN`V`oke"}"#),
+        (true, true)
+    );
+    assert_eq!(
+        both(&backtick, r#"{"CommandLine": "invoke"}"#),
+        (false, false)
+    );
+}
+
+#[test]
+fn one_byte_literals_still_match() {
+    let s = set(&format!(
+        "{HEAD}  sel:\n    CommandLine|contains: ' '\n    Image|endswith: 'x'\n  condition: sel\n"
+    ));
+    assert_eq!(
+        both(&s, r#"{"CommandLine": "a b", "Image": "x"}"#),
+        (true, true)
+    );
+    assert_eq!(
+        both(&s, r#"{"CommandLine": "ab", "Image": "x"}"#),
+        (false, false)
+    );
+}
