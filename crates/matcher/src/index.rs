@@ -303,19 +303,19 @@ impl Deriver<'_> {
         // `Channel: Security`) holds too: those tests' clauses are necessary as well.
         or(
             self.shared,
-            // Logsource clauses only fill the places the detection leaves: they are shared
-            // by every rule of a category, so within it they narrow nothing.
+            // Logsource clauses only stand in when the detection gives none: they are
+            // shared by every rule of a category, so within it they narrow nothing, and an
+            // atom every record fires (`EventID: 4688` on process creations) would have to
+            // visit every rule of the category.
             rule.variants.iter().map(|(logsource, det)| {
-                let mut cnf = self.cond(&det.searches, &det.cond);
-                if let Some(c) = logsource {
-                    let ls = and(
+                let cnf = self.cond(&det.searches, &det.cond);
+                match logsource {
+                    Some(c) if cnf.is_empty() => and(
                         self.shared,
                         self.shared.conds[*c as usize].iter().map(|t| self.test(*t)),
-                    );
-                    let room = MAX_CLAUSES.saturating_sub(cnf.len());
-                    cnf.extend(ls.into_iter().take(room));
+                    ),
+                    _ => cnf,
                 }
-                cnf
             }),
         )
     }
