@@ -136,16 +136,16 @@ const DFA_MAX_BYTES_KEYWORDS: usize = 8 * 1024 * 1024;
 #[derive(Debug, Default)]
 pub(crate) struct Index {
     pub slots: Vec<SlotIndex>,
-    /// Atom -> (rule << 3 | clause) it satisfies a trigger clause of.
+    /// Atom -> rules whose first (most selective) trigger clause it belongs to.
     pub atom_rules: Vec<Vec<u32>>,
+    /// Per rule: its other trigger clauses, checked against the atom bits once the record's
+    /// automaton passes are done. Registering only the first clause keeps the work per
+    /// firing atom small: common atoms (`.exe`, `\\windows\\`) sit in later clauses.
+    pub secondary: Vec<Box<[Box<[u32]>]>>,
     /// Rules without a trigger: evaluated for every record.
     pub always: Vec<u32>,
-    /// Per rule: how many trigger clauses must all be satisfied (0 for `always`).
-    pub clauses: Vec<u8>,
-    /// Atom -> tests that hold as soon as it holds (tests OR-ing fully indexed patterns).
-    pub atom_tests: Vec<Vec<u32>>,
-    /// Per test: its result is the test bit set by `atom_tests` (before `neq`).
-    pub test_indexed: Vec<bool>,
+    /// Per slot: an automaton scans it (its atoms' bits are meaningful).
+    pub scanned: Vec<bool>,
 }
 
 /// A clause: atoms at least one of which must hold.
@@ -372,56 +372,39 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
     };
     let mut atom_rules = vec![Vec::new(); shared.atoms.len()];
     let mut always = Vec::new();
-    let mut clauses = Vec::with_capacity(rules.len());
+    let mut secondary = Vec::with_capacity(rules.len());
     for (ri, rule) in rules.iter().enumerate() {
         let cnf = deriver.rule(rule);
-        if cnf.is_empty() {
-            always.push(ri as u32);
-        }
-        for (ci, clause) in cnf.iter().enumerate() {
-            for &a in clause {
-                atom_rules[a as usize].push((ri as u32) << 3 | ci as u32);
+        match cnf.split_first() {
+            None => {
+                always.push(ri as u32);
+                secondary.push(Box::default());
+            }
+            Some((first, rest)) => {
+                for &a in first {
+                    atom_rules[a as usize].push(ri as u32);
+                }
+                // Short clauses first: a rejection usually comes from the most selective
+                // clause, and checking it costs one bit per atom.
+                let mut rest: Vec<&Clause> = rest.iter().collect();
+                rest.sort_by_key(|c| c.len());
+                secondary.push(
+                    rest.iter()
+                        .map(|c| (*c).clone().into_boxed_slice())
+                        .collect(),
+                );
             }
         }
-        clauses.push(cnf.len() as u8);
     }
-    let mut atom_tests = vec![Vec::new(); shared.atoms.len()];
-    let mut test_indexed = vec![false; shared.tests.len()];
-    for (ti, t) in shared.tests.iter().enumerate() {
-        let Test::Values { matchers, all, .. } = t else {
-            continue;
-        };
-        if *all || matchers.is_empty() {
-            continue;
-        }
-        let atoms: Option<Vec<u32>> = matchers
-            .iter()
-            .map(|m| match m {
-                ValueMatcher::Text { atoms: Some(a), .. } => Some(a.to_vec()),
-                _ => None,
-            })
-            .collect::<Option<Vec<Vec<u32>>>>()
-            .map(|v| v.concat());
-        let Some(atoms) = atoms else { continue };
-        if !atoms
-            .iter()
-            .all(|a| indexed_slots.contains(&shared.atoms[*a as usize].slot))
-        {
-            continue;
-        }
-        test_indexed[ti] = true;
-        for a in atoms {
-            if atom_tests[a as usize].last() != Some(&(ti as u32)) {
-                atom_tests[a as usize].push(ti as u32);
-            }
-        }
+    let mut scanned = vec![false; shared.slot_count as usize];
+    for si in &slots {
+        scanned[si.slot as usize] = true;
     }
     Index {
         slots,
         atom_rules,
+        secondary,
         always,
-        clauses,
-        atom_tests,
-        test_indexed,
+        scanned,
     }
 }

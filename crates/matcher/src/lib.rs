@@ -94,12 +94,11 @@ pub struct Scratch {
     atom_bits: Vec<u64>,
     fired: Vec<u32>,
     stamp: Vec<u32>,
-    /// Per rule: trigger clauses satisfied by this record (valid when `stamp` is current).
-    clause_mask: Vec<u8>,
     generation: u32,
     candidates: Vec<u32>,
-    test_bits: Vec<u64>,
-    fired_tests: Vec<u32>,
+    /// Rules whose first trigger clause fired (their other clauses are checked after the
+    /// automaton passes).
+    triggered: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,11 +199,9 @@ impl RuleSet {
             atom_bits: vec![0; self.shared.atoms.len().div_ceil(64)],
             fired: Vec::with_capacity(self.shared.atoms.len()),
             stamp: vec![0; self.rules.len()],
-            clause_mask: vec![0; self.rules.len()],
             generation: 0,
             candidates: Vec::with_capacity(self.rules.len()),
-            test_bits: vec![0; self.shared.tests.len().div_ceil(64)],
-            fired_tests: Vec::with_capacity(self.shared.tests.len()),
+            triggered: Vec::with_capacity(self.rules.len()),
         }
     }
 
@@ -263,9 +260,6 @@ impl RuleSet {
         for a in s.fired.drain(..) {
             s.atom_bits[(a / 64) as usize] &= !(1u64 << (a % 64));
         }
-        for t in s.fired_tests.drain(..) {
-            s.test_bits[(t / 64) as usize] &= !(1u64 << (t % 64));
-        }
         s.generation = s.generation.wrapping_add(1);
         if s.generation == 0 {
             s.stamp.fill(0);
@@ -284,21 +278,17 @@ impl RuleSet {
             atom_bits,
             fired,
             stamp,
-            clause_mask,
             candidates,
-            test_bits,
-            fired_tests,
+            triggered,
             ..
         } = s;
+        triggered.clear();
         let mut marks = Marks {
             index: &self.index,
             atom_bits,
             fired,
             stamp,
-            clause_mask,
-            candidates,
-            test_bits,
-            fired_tests,
+            triggered,
             generation,
         };
         for si in &self.index.slots {
@@ -333,7 +323,18 @@ impl RuleSet {
                 });
             }
         }
-        let candidates = marks.candidates;
+        // A triggered rule is a candidate when each of its other clauses has an atom that held.
+        let bits = &*marks.atom_bits;
+        for &r in marks.triggered.iter() {
+            let ok = self.index.secondary[r as usize].iter().all(|clause| {
+                clause
+                    .iter()
+                    .any(|a| bits[(a / 64) as usize] & (1u64 << (a % 64)) != 0)
+            });
+            if ok {
+                candidates.push(r);
+            }
+        }
         candidates.sort_unstable();
     }
 
@@ -443,10 +444,6 @@ impl RuleSet {
                 all,
                 neq,
             } => {
-                if s.use_atoms && self.index.test_indexed[t as usize] {
-                    let held = s.test_bits[(t / 64) as usize] & (1u64 << (t % 64)) != 0;
-                    return held != *neq;
-                }
                 let held = if *all {
                     matchers.iter().all(|m| self.eval_matcher(*slot, m, s))
                 } else {
@@ -463,7 +460,7 @@ impl RuleSet {
                 atoms: Some(atoms), ..
             },
             true,
-        ) = (m, s.use_atoms)
+        ) = (m, s.use_atoms && self.index.scanned[slot as usize])
         {
             return atoms
                 .iter()
@@ -685,16 +682,13 @@ struct Marks<'a> {
     atom_bits: &'a mut Vec<u64>,
     fired: &'a mut Vec<u32>,
     stamp: &'a mut Vec<u32>,
-    clause_mask: &'a mut Vec<u8>,
-    candidates: &'a mut Vec<u32>,
-    test_bits: &'a mut Vec<u64>,
-    fired_tests: &'a mut Vec<u32>,
+    triggered: &'a mut Vec<u32>,
     generation: u32,
 }
 
 impl Marks<'_> {
-    /// Marks `atom` as holding: sets the bits of the tests it decides, and makes every rule
-    /// whose trigger clauses are now all satisfied a candidate.
+    /// Marks `atom` as holding and every rule whose first trigger clause it is in as
+    /// triggered.
     #[inline]
     fn fire(&mut self, atom: u32) {
         let (word, bit) = ((atom / 64) as usize, 1u64 << (atom % 64));
@@ -703,26 +697,10 @@ impl Marks<'_> {
         }
         self.atom_bits[word] |= bit;
         self.fired.push(atom);
-        for &t in &self.index.atom_tests[atom as usize] {
-            let (tw, tb) = ((t / 64) as usize, 1u64 << (t % 64));
-            if self.test_bits[tw] & tb == 0 {
-                self.test_bits[tw] |= tb;
-                self.fired_tests.push(t);
-            }
-        }
-        for &rc in &self.index.atom_rules[atom as usize] {
-            let (r, bit) = ((rc >> 3) as usize, 1u8 << (rc & 7));
-            if self.stamp[r] != self.generation {
-                self.stamp[r] = self.generation;
-                self.clause_mask[r] = 0;
-            }
-            let m = self.clause_mask[r];
-            if m & bit == 0 {
-                self.clause_mask[r] = m | bit;
-                // All clauses satisfied: the rule can match; evaluate it.
-                if (m | bit).count_ones() == self.index.clauses[r] as u32 {
-                    self.candidates.push(r as u32);
-                }
+        for &r in &self.index.atom_rules[atom as usize] {
+            if self.stamp[r as usize] != self.generation {
+                self.stamp[r as usize] = self.generation;
+                self.triggered.push(r);
             }
         }
     }
