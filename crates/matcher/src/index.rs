@@ -8,10 +8,8 @@
 
 use std::collections::HashMap;
 
-use aho_corasick::automaton::Automaton;
-use aho_corasick::{dfa, nfa::contiguous, Anchored, MatchKind, StartKind};
-
 use crate::compile::{CompiledRule, Cond, Search, Shared, Test, ValueMatcher};
+use crate::scan::{count_grams, SlotScanner};
 
 /// Where a literal must occur in the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,97 +38,14 @@ pub struct Atom {
     pub lit: Box<[u8]>,
 }
 
-/// The automaton of one slot.
+/// The atom finder of one slot.
 #[derive(Debug)]
 pub(crate) struct SlotIndex {
     pub slot: u32,
-    pub scanner: Scanner,
-    /// Per automaton pattern: the atoms using that literal.
-    pub pattern_atoms: Vec<Vec<(u32, AtomKind)>>,
+    pub scanner: SlotScanner,
     /// The slot's [`AtomKind::Int`] atoms.
     pub num_atoms: Vec<u32>,
 }
-
-/// One slot's automaton: a DFA when it stays small (fast: one table lookup per byte), else
-/// the contiguous NFA (compact). Both are driven by [`Scanner::scan`], an overlapping search
-/// written against the automaton's state machine, so no iterator state is set up per match.
-#[derive(Debug)]
-pub(crate) enum Scanner {
-    Dfa(dfa::DFA),
-    Nfa(contiguous::NFA),
-}
-
-impl Scanner {
-    /// Calls `on(pattern, end, len)` for every occurrence of every literal in `hay`
-    /// (overlapping, standard semantics), in order of end position.
-    #[inline]
-    pub fn scan(&self, hay: &[u8], on: impl FnMut(usize, usize, usize)) {
-        match self {
-            Scanner::Dfa(a) => scan_with(a, hay, on),
-            Scanner::Nfa(a) => scan_with(a, hay, on),
-        }
-    }
-}
-
-#[inline(always)]
-fn scan_with<A: Automaton>(a: &A, hay: &[u8], mut on: impl FnMut(usize, usize, usize)) {
-    let Ok(mut sid) = a.start_state(Anchored::No) else {
-        return;
-    };
-    for (i, &b) in hay.iter().enumerate() {
-        sid = a.next_state(Anchored::No, sid, b);
-        if a.is_special(sid) && a.is_match(sid) {
-            for k in 0..a.match_len(sid) {
-                let p = a.match_pattern(sid, k);
-                on(p.as_usize(), i + 1, a.pattern_len(p));
-            }
-        }
-    }
-}
-
-/// Upper bound of a DFA's transition table for these literals: one state per literal byte,
-/// a row per state as wide as the power of two above the number of byte classes.
-fn dfa_bytes_bound(lits: &[&[u8]]) -> usize {
-    let mut seen = [false; 256];
-    let mut total = 1;
-    for l in lits {
-        total += l.len();
-        for &b in *l {
-            seen[b as usize] = true;
-        }
-    }
-    let classes = seen.iter().filter(|x| **x).count() + 1;
-    total * classes.next_power_of_two() * 4
-}
-
-fn build_scanner(lits: &[&[u8]], dfa_budget: usize) -> Option<Scanner> {
-    let nfa = aho_corasick::nfa::noncontiguous::NFA::builder()
-        .match_kind(MatchKind::Standard)
-        .build(lits)
-        .ok()?;
-    if dfa_bytes_bound(lits) <= dfa_budget {
-        let d = dfa::DFA::builder()
-            .match_kind(MatchKind::Standard)
-            .start_kind(StartKind::Unanchored)
-            .prefilter(false)
-            .byte_classes(true)
-            .build_from_noncontiguous(&nfa);
-        if let Ok(d) = d {
-            return Some(Scanner::Dfa(d));
-        }
-    }
-    contiguous::NFA::builder()
-        .build_from_noncontiguous(&nfa)
-        .ok()
-        .map(Scanner::Nfa)
-}
-
-/// A slot gets a DFA (one table lookup per byte) only when its table stays under this;
-/// larger slots get the contiguous NFA (about a tenth of the memory, a few times slower
-/// per byte). Most slots of a large rule set are fields few records carry: RSS matters more.
-const DFA_MAX_BYTES: usize = 512 * 1024;
-/// The keyword slot reads every scalar of every record: it may use a larger DFA.
-const DFA_MAX_BYTES_KEYWORDS: usize = 8 * 1024 * 1024;
 
 /// The compiled index.
 #[derive(Debug, Default)]
@@ -321,49 +236,40 @@ impl Deriver<'_> {
     }
 }
 
-/// Builds the automata and the trigger sets.
+/// Builds the per-slot atom finders and the trigger clauses.
 pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
     let mut by_slot: HashMap<u32, Vec<u32>> = HashMap::new();
     for (i, a) in shared.atoms.iter().enumerate() {
         by_slot.entry(a.slot).or_default().push(i as u32);
     }
+    let counts = count_grams(
+        shared
+            .atoms
+            .iter()
+            .filter(|a| a.kind == AtomKind::Contains)
+            .map(|a| &a.lit[..]),
+    );
     let mut slots: Vec<SlotIndex> = Vec::new();
     let mut slot_ids: Vec<u32> = by_slot.keys().copied().collect();
     slot_ids.sort_unstable();
     for slot in slot_ids {
         let atoms = &by_slot[&slot];
-        let mut lits: Vec<&[u8]> = Vec::new();
-        let mut lit_ids: HashMap<&[u8], usize> = HashMap::new();
-        let mut pattern_atoms: Vec<Vec<(u32, AtomKind)>> = Vec::new();
-        for a in atoms {
-            let atom = &shared.atoms[*a as usize];
-            let pid = *lit_ids.entry(&atom.lit).or_insert_with(|| {
-                lits.push(&atom.lit);
-                pattern_atoms.push(Vec::new());
-                lits.len() - 1
-            });
-            pattern_atoms[pid].push((*a, atom.kind));
-        }
-        let budget = if shared.all_slot == Some(slot) {
-            DFA_MAX_BYTES_KEYWORDS
-        } else {
-            DFA_MAX_BYTES
-        };
-        match build_scanner(&lits, budget) {
-            Some(scanner) => slots.push(SlotIndex {
-                slot,
-                scanner,
-                pattern_atoms,
-                num_atoms: atoms
-                    .iter()
-                    .copied()
-                    .filter(|a| shared.atoms[*a as usize].kind == AtomKind::Int)
-                    .collect(),
-            }),
-            // Without an automaton these atoms never fire; rules depending on them must be
-            // evaluated directly, which `atoms_indexed` below accounts for.
-            None => continue,
-        }
+        let list: Vec<(u32, AtomKind, &[u8])> = atoms
+            .iter()
+            .map(|a| {
+                let atom = &shared.atoms[*a as usize];
+                (*a, atom.kind, &atom.lit[..])
+            })
+            .collect();
+        slots.push(SlotIndex {
+            slot,
+            scanner: SlotScanner::build(&list, &counts),
+            num_atoms: atoms
+                .iter()
+                .copied()
+                .filter(|a| shared.atoms[*a as usize].kind == AtomKind::Int)
+                .collect(),
+        });
     }
     let indexed_slots: std::collections::HashSet<u32> = slots.iter().map(|s| s.slot).collect();
     let deriver = Deriver {

@@ -28,6 +28,7 @@ pub mod pattern;
 pub mod pipeline;
 pub mod record;
 mod regex_lits;
+mod scan;
 pub mod values;
 
 use compile::{CmpOp, CompiledRule, Cond, RefMode, Shared, Test, ValueMatcher};
@@ -300,7 +301,6 @@ impl RuleSet {
                     continue;
                 }
                 let hay = &arena[v.folded.0 as usize..v.folded.1 as usize];
-                let n = hay.len();
                 if v.kind == Kind::Num && !si.num_atoms.is_empty() && !canonical_int(hay) {
                     // Integer atoms are the number's canonical text; a number written
                     // otherwise (4688.0, 4.688e3) may still equal one: assume all hold.
@@ -308,19 +308,7 @@ impl RuleSet {
                         marks.fire(a);
                     }
                 }
-                si.scanner.scan(hay, |pid, end, len| {
-                    for &(atom, kind) in &si.pattern_atoms[pid] {
-                        let holds = match kind {
-                            index::AtomKind::Contains => true,
-                            index::AtomKind::Prefix => end == len,
-                            index::AtomKind::Suffix => end == n,
-                            index::AtomKind::Exact | index::AtomKind::Int => end == len && end == n,
-                        };
-                        if holds {
-                            marks.fire(atom);
-                        }
-                    }
-                });
+                si.scanner.scan(hay, |atom| marks.fire(atom));
             }
         }
         // A triggered rule is a candidate when each of its other clauses has an atom that held.
@@ -835,67 +823,49 @@ const _: () = {
 };
 
 impl RuleSet {
+    /// Per slot with atoms: atom count, table memory, bytes scanned and atoms found per
+    /// record over `records` (diagnostics for `benches/profile.rs`).
     #[doc(hidden)]
     pub fn debug_index_stats(&self, records: &[&[u8]]) -> String {
-        use std::collections::HashMap;
         let mut s = self.scratch();
-        let mut hits: HashMap<(u32, usize), usize> = HashMap::new();
-        let mut bytes: HashMap<u32, usize> = HashMap::new();
+        let mut bytes = vec![0usize; self.index.slots.len()];
+        let mut found = vec![0usize; self.index.slots.len()];
         for r in records {
             if self.extract(&JsonBytes(r), &mut s).is_err() {
                 continue;
             }
-            for si in &self.index.slots {
+            for (k, si) in self.index.slots.iter().enumerate() {
                 let mut cur = s.slot_head[si.slot as usize];
                 while cur != NONE {
                     let v = s.values[cur as usize];
                     cur = v.next;
                     let hay = &s.arena[v.folded.0 as usize..v.folded.1 as usize];
-                    *bytes.entry(si.slot).or_default() += hay.len();
-                    si.scanner.scan(hay, |pid, _, _| {
-                        *hits.entry((si.slot, pid)).or_default() += 1;
-                    });
+                    bytes[k] += hay.len();
+                    si.scanner.scan(hay, |_| found[k] += 1);
                 }
             }
         }
         let mut out = String::new();
-        for si in &self.index.slots {
-            use aho_corasick::automaton::Automaton;
-            let kind = match &si.scanner {
-                index::Scanner::Dfa(d) => format!("dfa {} KB", d.memory_usage() / 1024),
-                index::Scanner::Nfa(n) => format!("nfa {} KB", n.memory_usage() / 1024),
-            };
-            let total: usize = hits
+        let n = records.len().max(1) as f64;
+        let mut total = 0;
+        for (k, si) in self.index.slots.iter().enumerate() {
+            let atoms = self
+                .shared
+                .atoms
                 .iter()
-                .filter(|(k, _)| k.0 == si.slot)
-                .map(|(_, v)| v)
-                .sum();
+                .filter(|a| a.slot == si.slot)
+                .count();
+            total += si.scanner.memory();
             out.push_str(&format!(
-                "slot {} {kind} patterns {} bytes/rec {:.0} hits/rec {:.1}\n",
+                "slot {} atoms {} memory {} KB bytes/rec {:.0} found/rec {:.1}\n",
                 si.slot,
-                si.pattern_atoms.len(),
-                *bytes.get(&si.slot).unwrap_or(&0) as f64 / records.len() as f64,
-                total as f64 / records.len() as f64
+                atoms,
+                si.scanner.memory() / 1024,
+                bytes[k] as f64 / n,
+                found[k] as f64 / n
             ));
         }
-        let mut top: Vec<_> = hits.into_iter().collect();
-        top.sort_by_key(|x| std::cmp::Reverse(x.1));
-        for ((slot, pid), n) in top.into_iter().take(25) {
-            let si = self.index.slots.iter().find(|x| x.slot == slot).unwrap();
-            let (a, _) = si.pattern_atoms[pid][0];
-            let atom = &self.shared.atoms[a as usize];
-            let fan: usize = si.pattern_atoms[pid]
-                .iter()
-                .map(|(a, _)| self.index.atom_rules[*a as usize].len())
-                .sum();
-            out.push_str(&format!(
-                "  slot {slot} {:?} hits/rec {:.2} atoms {} fan-out {}\n",
-                String::from_utf8_lossy(&atom.lit),
-                n as f64 / records.len() as f64,
-                si.pattern_atoms[pid].len(),
-                fan
-            ));
-        }
+        out.push_str(&format!("all slots: {} KB\n", total / 1024));
         out
     }
 }
