@@ -203,11 +203,15 @@ pub(crate) struct SlotScanner {
     exact: KeyMap<Box<[u32]>>,
     prefix: Trie,
     suffix: Trie,
-    long: Filed,
+    /// Literals of seven bytes or more, each filed under four consecutive windows, so that
+    /// one of them starts at a multiple of four in any occurrence: checked every 4th byte.
+    strided: Filed,
+    /// Literals of four to six bytes under their rarest window: checked at every byte.
+    dense: Filed,
+    /// Literals of three bytes under themselves (hashed filter).
     mid: Filed,
+    /// Literals of two bytes under themselves (direct filter).
     short: Filed,
-    /// 64 Ki bits: the first two bytes of every filed literal or anchor.
-    gate: Box<[u64]>,
     singles: Vec<(u8, u32)>,
     /// Literal bytes of the `contains` atoms, addressed by the `Filed` entries.
     bytes: Vec<u8>,
@@ -259,11 +263,18 @@ impl SlotScanner {
         let mut exact: HashMap<&[u8], Vec<u32>> = HashMap::new();
         let mut prefixes = Vec::new();
         let mut suffixes = Vec::new();
-        let mut long: HashMap<u32, Vec<Entry>> = HashMap::new();
+        let mut strided: HashMap<u32, Vec<Entry>> = HashMap::new();
+        let mut dense: HashMap<u32, Vec<Entry>> = HashMap::new();
         let mut mid: HashMap<u32, Vec<Entry>> = HashMap::new();
         let mut short: HashMap<u32, Vec<Entry>> = HashMap::new();
         let mut singles = Vec::new();
         let mut bytes = Vec::new();
+        // How likely a window is to occur in text: literals of rules are written for these
+        // logs, so windows common among them are common in the logs too.
+        let cost = |w: &[u8]| {
+            let common = w.iter().filter(|b| common_byte(**b)).count() as u64;
+            counts.get(&gram4(w)).copied().unwrap_or(0) as u64 * 4 + common
+        };
         for &(id, kind, lit) in atoms {
             match kind {
                 AtomKind::Exact | AtomKind::Int => exact.entry(lit).or_default().push(id),
@@ -284,39 +295,42 @@ impl SlotScanner {
                             .entry(u32::from_le_bytes([lit[0], lit[1], lit[2], 0]))
                             .or_default()
                             .push((id, 0, start, len)),
-                        _ => {
+                        4..=6 => {
                             let off = (0..=lit.len() - 4)
-                                .min_by_key(|&o| {
-                                    let w = &lit[o..o + 4];
-                                    let common = w.iter().filter(|b| common_byte(**b)).count();
-                                    (counts.get(&gram4(w)).copied().unwrap_or(0), common)
-                                })
+                                .min_by_key(|&o| cost(&lit[o..o + 4]))
                                 .unwrap_or(0);
-                            long.entry(gram4(&lit[off..off + 4]))
+                            dense
+                                .entry(gram4(&lit[off..off + 4]))
                                 .or_default()
                                 .push((id, off as u32, start, len));
+                        }
+                        _ => {
+                            // Four consecutive windows starting at `base`: the cheapest run.
+                            let base = (0..=lit.len() - 7)
+                                .min_by_key(|&b| {
+                                    (b..b + 4).map(|o| cost(&lit[o..o + 4])).sum::<u64>()
+                                })
+                                .unwrap_or(0);
+                            for off in base..base + 4 {
+                                strided
+                                    .entry(gram4(&lit[off..off + 4]))
+                                    .or_default()
+                                    .push((id, off as u32, start, len));
+                            }
                         }
                     }
                 }
             }
         }
-        let mut gate = vec![0u64; 1024].into_boxed_slice();
-        for g in long.keys().chain(mid.keys()).chain(short.keys()) {
-            let g2 = (g & 0xFFFF) as usize;
-            gate[g2 >> 6] |= 1 << (g2 & 63);
-        }
-        if long.is_empty() && mid.is_empty() && short.is_empty() {
-            gate = Box::default();
-        }
-        let long_bits = (long.len() * 32).next_power_of_two().max(512);
-        let mut long: Vec<_> = long.into_iter().collect();
-        long.sort_unstable_by_key(|(g, _)| *g);
-        let mut short: Vec<_> = short.into_iter().collect();
-        short.sort_unstable_by_key(|(g, _)| *g);
-        let short_bits = if short.is_empty() { 0 } else { 1 << 16 };
+        let sorted = |m: HashMap<u32, Vec<Entry>>| {
+            let mut v: Vec<_> = m.into_iter().collect();
+            v.sort_unstable_by_key(|(g, _)| *g);
+            v
+        };
+        let strided_bits = (strided.len() * 32).next_power_of_two().max(512);
+        let dense_bits = (dense.len() * 32).next_power_of_two().max(512);
         let mid_bits = (mid.len() * 32).next_power_of_two().max(512);
-        let mut mid: Vec<_> = mid.into_iter().collect();
-        mid.sort_unstable_by_key(|(g, _)| *g);
+        let short_bits = if short.is_empty() { 0 } else { 1 << 16 };
         SlotScanner {
             exact: exact
                 .into_iter()
@@ -324,10 +338,10 @@ impl SlotScanner {
                 .collect(),
             prefix: Trie::build(&prefixes, false),
             suffix: Trie::build(&suffixes, true),
-            long: Filed::build(long, long_bits, true),
-            mid: Filed::build(mid, mid_bits, true),
-            short: Filed::build(short, short_bits, false),
-            gate,
+            strided: Filed::build(sorted(strided), strided_bits, true),
+            dense: Filed::build(sorted(dense), dense_bits, true),
+            mid: Filed::build(sorted(mid), mid_bits, true),
+            short: Filed::build(sorted(short), short_bits, false),
             singles,
             bytes,
         }
@@ -346,50 +360,46 @@ impl SlotScanner {
         self.prefix.walk(hay.iter().copied(), &mut fire);
         self.suffix.walk(hay.iter().rev().copied(), &mut fire);
         let n = hay.len();
-        let has_long = !self.long.table.is_empty();
-        let has_mid = !self.mid.table.is_empty();
-        let has_short = !self.short.table.is_empty();
-        if (has_long || has_mid || has_short) && n >= 2 {
-            let long_shift = 64 - (self.long.filter.len() * 64).trailing_zeros();
-            let mid_shift = 64 - (self.mid.filter.len() * 64).trailing_zeros();
-            let (long_f, mid_f, short_f) =
-                (&self.long.filter, &self.mid.filter, &self.short.filter);
-            let gate = &self.gate;
-            let mut windows = hay.windows(4);
-            let mut i = 0;
-            // Full four-byte windows, then the last positions with zero padding (a padded
-            // window can only cause a lookup; verification checks the bounds).
-            loop {
-                let w = match windows.next() {
-                    Some(w) => u32::from_le_bytes([w[0], w[1], w[2], w[3]]),
-                    None if i + 1 < n => {
-                        let mut b = [0u8; 4];
-                        b[..n - i].copy_from_slice(&hay[i..]);
-                        u32::from_le_bytes(b)
-                    }
-                    None => break,
-                };
-                // First gate: the window's first two bytes start some filed literal or anchor.
-                let g = w & 0xFFFF;
-                if gate[g as usize >> 6] & (1 << (g & 63)) != 0 {
-                    if has_short && short_f[g as usize >> 6] & (1 << (g & 63)) != 0 {
-                        self.verify(&self.short, g, i, hay, &mut fire);
-                    }
-                    if has_mid && i + 3 <= n {
-                        let g = w & 0xFF_FFFF;
-                        let h = ((g as u64).wrapping_mul(K) >> mid_shift) as usize;
-                        if mid_f[h >> 6] & (1 << (h & 63)) != 0 {
-                            self.verify(&self.mid, g, i, hay, &mut fire);
-                        }
-                    }
-                    if has_long && i + 4 <= n {
-                        let h = ((w as u64).wrapping_mul(K) >> long_shift) as usize;
-                        if long_f[h >> 6] & (1 << (h & 63)) != 0 {
-                            self.verify(&self.long, w, i, hay, &mut fire);
-                        }
-                    }
+        if !self.short.table.is_empty() && n >= 2 {
+            let f = &self.short.filter;
+            for (i, w) in hay.windows(2).enumerate() {
+                let g = u16::from_le_bytes([w[0], w[1]]) as u32;
+                if f[g as usize >> 6] & (1 << (g & 63)) != 0 {
+                    self.verify(&self.short, g, i, hay, &mut fire);
                 }
-                i += 1;
+            }
+        }
+        if !self.mid.table.is_empty() && n >= 3 {
+            let f = &self.mid.filter;
+            let shift = 64 - (f.len() * 64).trailing_zeros();
+            for (i, w) in hay.windows(3).enumerate() {
+                let g = u32::from_le_bytes([w[0], w[1], w[2], 0]);
+                let h = ((g as u64).wrapping_mul(K) >> shift) as usize;
+                if f[h >> 6] & (1 << (h & 63)) != 0 {
+                    self.verify(&self.mid, g, i, hay, &mut fire);
+                }
+            }
+        }
+        if !self.dense.table.is_empty() && n >= 4 {
+            let f = &self.dense.filter;
+            let shift = 64 - (f.len() * 64).trailing_zeros();
+            for (i, w) in hay.windows(4).enumerate() {
+                let g = u32::from_le_bytes(<[u8; 4]>::try_from(w).unwrap_or_default());
+                let h = ((g as u64).wrapping_mul(K) >> shift) as usize;
+                if f[h >> 6] & (1 << (h & 63)) != 0 {
+                    self.verify(&self.dense, g, i, hay, &mut fire);
+                }
+            }
+        }
+        if !self.strided.table.is_empty() && n >= 7 {
+            let f = &self.strided.filter;
+            let shift = 64 - (f.len() * 64).trailing_zeros();
+            for (k, w) in hay.chunks_exact(4).enumerate() {
+                let g = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+                let h = ((g as u64).wrapping_mul(K) >> shift) as usize;
+                if f[h >> 6] & (1 << (h & 63)) != 0 {
+                    self.verify(&self.strided, g, k * 4, hay, &mut fire);
+                }
             }
         }
         for &(b, a) in &self.singles {
@@ -418,10 +428,10 @@ impl SlotScanner {
         self.exact.keys().map(|k| k.len() + 40).sum::<usize>()
             + self.prefix.memory()
             + self.suffix.memory()
-            + self.long.memory()
+            + self.strided.memory()
+            + self.dense.memory()
             + self.mid.memory()
             + self.short.memory()
-            + self.gate.len() * 8
             + self.bytes.len()
             + self.singles.len() * 8
     }
@@ -485,6 +495,71 @@ mod tests {
                 .map(|(id, _, _)| *id)
                 .collect();
             assert_eq!(got, want, "{}", String::from_utf8_lossy(hay));
+        }
+    }
+
+    /// Random literal sets over a small alphabet (many overlaps, repeats, literals at the
+    /// very start and end) against the plain definition.
+    #[test]
+    fn random_literals_and_values() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % m
+        };
+        let alphabet = b"ab\\c. ";
+        for round in 0..300 {
+            let mut owned: Vec<(u32, AtomKind, Vec<u8>)> = Vec::new();
+            for id in 0..(1 + next(40)) as u32 {
+                let len = 1 + next(12) as usize;
+                let lit: Vec<u8> = (0..len)
+                    .map(|_| alphabet[next(alphabet.len() as u64) as usize])
+                    .collect();
+                let kind = match next(5) {
+                    0 => AtomKind::Prefix,
+                    1 => AtomKind::Suffix,
+                    2 => AtomKind::Exact,
+                    _ => AtomKind::Contains,
+                };
+                owned.push((id, kind, lit));
+            }
+            let lits: Vec<(u32, AtomKind, &[u8])> =
+                owned.iter().map(|(i, k, l)| (*i, *k, &l[..])).collect();
+            let counts = count_grams(lits.iter().map(|l| l.2));
+            let s = SlotScanner::build(&lits, &counts);
+            for _ in 0..20 {
+                // Random bytes with some of the literals planted at random places.
+                let mut hay: Vec<u8> = Vec::new();
+                for _ in 0..next(6) {
+                    for _ in 0..next(5) {
+                        hay.push(alphabet[next(alphabet.len() as u64) as usize]);
+                    }
+                    let (_, _, l) = &owned[next(owned.len() as u64) as usize];
+                    hay.extend_from_slice(l);
+                }
+                let mut got = Vec::new();
+                s.scan(&hay, |a| got.push(a));
+                got.sort_unstable();
+                got.dedup();
+                let want: Vec<u32> = lits
+                    .iter()
+                    .filter(|(_, kind, lit)| match kind {
+                        AtomKind::Contains => hay.windows(lit.len()).any(|w| w == *lit),
+                        AtomKind::Prefix => hay.starts_with(lit),
+                        AtomKind::Suffix => hay.ends_with(lit),
+                        AtomKind::Exact | AtomKind::Int => hay == *lit,
+                    })
+                    .map(|(id, _, _)| *id)
+                    .collect();
+                assert_eq!(
+                    got,
+                    want,
+                    "round {round}: {:?}",
+                    String::from_utf8_lossy(&hay)
+                );
+            }
         }
     }
 }
