@@ -197,12 +197,154 @@ fn filter_bit(gram: u32, bits: usize, hashed: bool) -> usize {
     }
 }
 
+/// A DFA over short *anchors* (at most four bytes each: a whole short literal, or the rarest
+/// four-byte window of a longer one), built the Aho-Corasick way (trie, failure links,
+/// every transition filled in). Anchors are short, so the automaton stays small: states are
+/// `u16` and the alphabet is compressed to the bytes the anchors use; one table lookup per
+/// byte of the value. A hit is then confirmed by comparing the whole literal in place.
+#[derive(Debug)]
+struct AnchorDfa {
+    classes: [u8; 256],
+    nclasses: usize,
+    trans: Box<[u16]>,
+    /// States numbered from here on have outputs.
+    first_out: u16,
+    /// Per output state (minus `first_out`): range into `outs`.
+    out_ranges: Box<[(u32, u32)]>,
+    /// (anchor length, entry) pairs: the literal's anchor ends at the current byte.
+    outs: Box<[(u32, Entry)]>,
+}
+
+/// Most states an [`AnchorDfa`] may have (its state ids are `u16`).
+const MAX_DFA_STATES: usize = u16::MAX as usize;
+
+impl AnchorDfa {
+    /// `anchored`: (anchor bytes, entry) with 1 <= anchor length <= 4.
+    fn build(anchored: &[(Vec<u8>, Entry)]) -> Option<AnchorDfa> {
+        // Trie.
+        let mut children: Vec<HashMap<u8, u32>> = vec![HashMap::new()];
+        let mut depth = vec![0u32];
+        let mut own: Vec<Vec<(u32, Entry)>> = vec![Vec::new()];
+        for (anchor, entry) in anchored {
+            let mut node = 0usize;
+            for &b in anchor {
+                node = match children[node].get(&b) {
+                    Some(&c) => c as usize,
+                    None => {
+                        let c = children.len();
+                        children[node].insert(b, c as u32);
+                        children.push(HashMap::new());
+                        depth.push(depth[node] + 1);
+                        own.push(Vec::new());
+                        c
+                    }
+                };
+            }
+            own[node].push((anchor.len() as u32, *entry));
+        }
+        let states = children.len();
+        if states > MAX_DFA_STATES {
+            return None;
+        }
+        // Alphabet: one class per byte the anchors use, class 0 for all others.
+        let mut classes = [0u8; 256];
+        let mut nclasses = 1usize;
+        for (anchor, _) in anchored {
+            for &b in anchor {
+                if classes[b as usize] == 0 {
+                    if nclasses == 256 {
+                        return None;
+                    }
+                    classes[b as usize] = nclasses as u8;
+                    nclasses += 1;
+                }
+            }
+        }
+        // Breadth-first: failure links and full transitions.
+        // State ids fit u16 (checked above): build the table in its final width.
+        let mut trans = vec![0u16; states * nclasses];
+        let mut fail = vec![0u32; states];
+        let mut order = Vec::with_capacity(states);
+        let mut queue = std::collections::VecDeque::new();
+        for (&b, &c) in &children[0] {
+            trans[classes[b as usize] as usize] = c as u16;
+            queue.push_back(c);
+        }
+        while let Some(s) = queue.pop_front() {
+            order.push(s);
+            let s = s as usize;
+            for c in 0..nclasses {
+                let via_fail = trans[fail[s] as usize * nclasses + c];
+                trans[s * nclasses + c] = via_fail;
+            }
+            let kids: Vec<(u8, u32)> = children[s].iter().map(|(b, c)| (*b, *c)).collect();
+            for (b, child) in kids {
+                let c = classes[b as usize] as usize;
+                fail[child as usize] = trans[fail[s] as usize * nclasses + c] as u32;
+                trans[s * nclasses + c] = child as u16;
+                queue.push_back(child);
+            }
+        }
+        // Outputs: own anchors plus those of the failure chain (shorter anchors ending here).
+        let mut outs_of: Vec<Vec<(u32, Entry)>> = vec![Vec::new(); states];
+        for &s in &order {
+            let s = s as usize;
+            let mut o = own[s].clone();
+            o.extend(outs_of[fail[s] as usize].iter().copied());
+            outs_of[s] = o;
+        }
+        // Renumber: states without outputs first (the start state stays 0).
+        let mut new_id = vec![0u32; states];
+        let mut next = 0u32;
+        for s in 0..states {
+            if outs_of[s].is_empty() {
+                new_id[s] = next;
+                next += 1;
+            }
+        }
+        let first_out = next;
+        let mut out_ranges = Vec::new();
+        let mut outs = Vec::new();
+        for s in 0..states {
+            if !outs_of[s].is_empty() {
+                new_id[s] = next;
+                next += 1;
+                let start = outs.len() as u32;
+                outs.extend(outs_of[s].iter().copied());
+                out_ranges.push((start, outs.len() as u32));
+            }
+        }
+        let mut table = vec![0u16; states * nclasses];
+        for s in 0..states {
+            for c in 0..nclasses {
+                table[new_id[s] as usize * nclasses + c] =
+                    new_id[trans[s * nclasses + c] as usize] as u16;
+            }
+        }
+        Some(AnchorDfa {
+            classes,
+            nclasses,
+            trans: table.into_boxed_slice(),
+            first_out: first_out as u16,
+            out_ranges: out_ranges.into_boxed_slice(),
+            outs: outs.into_boxed_slice(),
+        })
+    }
+
+    fn memory(&self) -> usize {
+        256 + self.trans.len() * 2 + self.out_ranges.len() * 8 + self.outs.len() * 20
+    }
+}
+
 /// All of one slot's atoms, ready to be found in a value.
 #[derive(Debug, Default)]
 pub(crate) struct SlotScanner {
     exact: KeyMap<Box<[u32]>>,
     prefix: Trie,
     suffix: Trie,
+    /// The `contains` literals' anchor automaton, when it fits (`u16` states); otherwise the
+    /// filters below are used.
+    dfa: Option<AnchorDfa>,
     /// Literals of seven bytes or more, each filed under four consecutive windows, so that
     /// one of them starts at a multiple of four in any occurrence: checked every 4th byte.
     strided: Filed,
@@ -260,6 +402,16 @@ fn common_byte(b: u8) -> bool {
 impl SlotScanner {
     /// Files every atom `(id, kind, literal)` of one slot.
     pub fn build(atoms: &[(u32, AtomKind, &[u8])], counts: &GramCounts) -> SlotScanner {
+        Self::build_with(atoms, counts, true)
+    }
+
+    /// `use_dfa: false` forces the filter path (the fallback for anchor sets whose automaton
+    /// would need more than `u16` states), for tests.
+    fn build_with(
+        atoms: &[(u32, AtomKind, &[u8])],
+        counts: &GramCounts,
+        use_dfa: bool,
+    ) -> SlotScanner {
         let mut exact: HashMap<&[u8], Vec<u32>> = HashMap::new();
         let mut prefixes = Vec::new();
         let mut suffixes = Vec::new();
@@ -269,6 +421,7 @@ impl SlotScanner {
         let mut short: HashMap<u32, Vec<Entry>> = HashMap::new();
         let mut singles = Vec::new();
         let mut bytes = Vec::new();
+        let mut anchored: Vec<(Vec<u8>, Entry)> = Vec::new();
         // How likely a window is to occur in text: literals of rules are written for these
         // logs, so windows common among them are common in the logs too.
         let cost = |w: &[u8]| {
@@ -284,6 +437,17 @@ impl SlotScanner {
                     let start = bytes.len() as u32;
                     bytes.extend_from_slice(lit);
                     let len = lit.len() as u32;
+                    if !lit.is_empty() {
+                        let off = if lit.len() <= 4 {
+                            0
+                        } else {
+                            (0..=lit.len() - 4)
+                                .min_by_key(|&o| cost(&lit[o..o + 4]))
+                                .unwrap_or(0)
+                        };
+                        let end = (off + 4).min(lit.len());
+                        anchored.push((lit[off..end].to_vec(), (id, off as u32, start, len)));
+                    }
                     match lit.len() {
                         0 => {}
                         1 => singles.push((lit[0], id)),
@@ -322,10 +486,19 @@ impl SlotScanner {
                 }
             }
         }
-        let sorted = |m: HashMap<u32, Vec<Entry>>| {
+        let dfa = if use_dfa {
+            AnchorDfa::build(&anchored)
+        } else {
+            None
+        };
+        // The filters are only needed without the automaton.
+        let filters = |m: HashMap<u32, Vec<Entry>>, bits: usize, hashed: bool| {
+            if dfa.is_some() {
+                return Filed::default();
+            }
             let mut v: Vec<_> = m.into_iter().collect();
             v.sort_unstable_by_key(|(g, _)| *g);
-            v
+            Filed::build(v, bits, hashed)
         };
         let strided_bits = (strided.len() * 32).next_power_of_two().max(512);
         let dense_bits = (dense.len() * 32).next_power_of_two().max(512);
@@ -338,10 +511,11 @@ impl SlotScanner {
                 .collect(),
             prefix: Trie::build(&prefixes, false),
             suffix: Trie::build(&suffixes, true),
-            strided: Filed::build(sorted(strided), strided_bits, true),
-            dense: Filed::build(sorted(dense), dense_bits, true),
-            mid: Filed::build(sorted(mid), mid_bits, true),
-            short: Filed::build(sorted(short), short_bits, false),
+            strided: filters(strided, strided_bits, true),
+            dense: filters(dense, dense_bits, true),
+            mid: filters(mid, mid_bits, true),
+            short: filters(short, short_bits, false),
+            dfa,
             singles,
             bytes,
         }
@@ -359,6 +533,31 @@ impl SlotScanner {
         }
         self.prefix.walk(hay.iter().copied(), &mut fire);
         self.suffix.walk(hay.iter().rev().copied(), &mut fire);
+        if let Some(dfa) = &self.dfa {
+            let nc = dfa.nclasses;
+            let mut state = 0usize;
+            for (i, &b) in hay.iter().enumerate() {
+                state = dfa.trans[state * nc + dfa.classes[b as usize] as usize] as usize;
+                if state >= dfa.first_out as usize {
+                    let (s, e) = dfa.out_ranges[state - dfa.first_out as usize];
+                    for &(alen, (atom, off, start, len)) in &dfa.outs[s as usize..e as usize] {
+                        // The anchor ends at byte i; the literal starts `off` bytes before it.
+                        let (alen, off, len) = (alen as usize, off as usize, len as usize);
+                        let Some(lstart) = (i + 1).checked_sub(alen + off) else {
+                            continue;
+                        };
+                        if alen == len
+                            || lstart + len <= hay.len()
+                                && hay[lstart..lstart + len]
+                                    == self.bytes[start as usize..start as usize + len]
+                        {
+                            fire(atom);
+                        }
+                    }
+                }
+            }
+            return;
+        }
         let n = hay.len();
         if !self.short.table.is_empty() && n >= 2 {
             let f = &self.short.filter;
@@ -432,6 +631,7 @@ impl SlotScanner {
             + self.dense.memory()
             + self.mid.memory()
             + self.short.memory()
+            + self.dfa.as_ref().map_or(0, AnchorDfa::memory)
             + self.bytes.len()
             + self.singles.len() * 8
     }
@@ -464,37 +664,39 @@ mod tests {
                 .filter(|l| l.1 == AtomKind::Contains)
                 .map(|l| l.2),
         );
-        let s = SlotScanner::build(&lits, &counts);
-        let hays: [&[u8]; 12] = [
-            b"c:\\windows\\system32\\cmd.exe",
-            b"powershell -nop -c x",
-            b"cmd /c echo `a`",
-            b"system",
-            b"4688",
-            b"46880",
-            b"",
-            b"ab",
-            b"xxabcxx aaaaa",
-            b"c:\\",
-            b"shel",
-            b"-no",
-        ];
-        for hay in hays {
-            let mut got = Vec::new();
-            s.scan(hay, |a| got.push(a));
-            got.sort_unstable();
-            got.dedup();
-            let want: Vec<u32> = lits
-                .iter()
-                .filter(|(_, kind, lit)| match kind {
-                    AtomKind::Contains => hay.windows(lit.len()).any(|w| w == *lit),
-                    AtomKind::Prefix => hay.starts_with(lit),
-                    AtomKind::Suffix => hay.ends_with(lit),
-                    AtomKind::Exact | AtomKind::Int => hay == *lit,
-                })
-                .map(|(id, _, _)| *id)
-                .collect();
-            assert_eq!(got, want, "{}", String::from_utf8_lossy(hay));
+        for use_dfa in [true, false] {
+            let s = SlotScanner::build_with(&lits, &counts, use_dfa);
+            let hays: [&[u8]; 12] = [
+                b"c:\\windows\\system32\\cmd.exe",
+                b"powershell -nop -c x",
+                b"cmd /c echo `a`",
+                b"system",
+                b"4688",
+                b"46880",
+                b"",
+                b"ab",
+                b"xxabcxx aaaaa",
+                b"c:\\",
+                b"shel",
+                b"-no",
+            ];
+            for hay in hays {
+                let mut got = Vec::new();
+                s.scan(hay, |a| got.push(a));
+                got.sort_unstable();
+                got.dedup();
+                let want: Vec<u32> = lits
+                    .iter()
+                    .filter(|(_, kind, lit)| match kind {
+                        AtomKind::Contains => hay.windows(lit.len()).any(|w| w == *lit),
+                        AtomKind::Prefix => hay.starts_with(lit),
+                        AtomKind::Suffix => hay.ends_with(lit),
+                        AtomKind::Exact | AtomKind::Int => hay == *lit,
+                    })
+                    .map(|(id, _, _)| *id)
+                    .collect();
+                assert_eq!(got, want, "{}", String::from_utf8_lossy(hay));
+            }
         }
     }
 
@@ -528,7 +730,8 @@ mod tests {
             let lits: Vec<(u32, AtomKind, &[u8])> =
                 owned.iter().map(|(i, k, l)| (*i, *k, &l[..])).collect();
             let counts = count_grams(lits.iter().map(|l| l.2));
-            let s = SlotScanner::build(&lits, &counts);
+            let s = SlotScanner::build_with(&lits, &counts, round % 2 == 0);
+            assert_eq!(s.dfa.is_some(), round % 2 == 0);
             for _ in 0..20 {
                 // Random bytes with some of the literals planted at random places.
                 let mut hay: Vec<u8> = Vec::new();
