@@ -156,81 +156,8 @@ pub(crate) type KeyMap<V> = HashMap<Box<[u8]>, V, std::hash::BuildHasherDefault<
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TrieNode {
     pub children: KeyMap<u32>,
-    /// The same children as a flat open-addressing table, built once all rules are in
-    /// ([`Shared::finish`]); record keys are looked up here.
-    pub table: KeyTable,
     pub any: Option<u32>,
     pub slots: Vec<u32>,
-}
-
-/// A read-only key -> child table for record key lookups: one multiply to hash (length and
-/// the first and last eight bytes), one probe in the common case, one compare on a hit.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct KeyTable {
-    /// (fingerprint, entry + 1); 0 marks an empty slot.
-    slots: Box<[(u64, u32)]>,
-    entries: Vec<(Box<[u8]>, u32)>,
-}
-
-#[inline]
-fn load8(b: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    let n = b.len().min(8);
-    w[..n].copy_from_slice(&b[..n]);
-    u64::from_le_bytes(w)
-}
-
-#[inline]
-fn fingerprint(k: &[u8]) -> u64 {
-    let n = k.len();
-    let tail = if n > 8 { load8(&k[n - 8..]) } else { 0 };
-    (load8(k) ^ tail.rotate_left(29) ^ (n as u64).rotate_right(8))
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-}
-
-impl KeyTable {
-    fn build(map: &KeyMap<u32>) -> KeyTable {
-        if map.is_empty() {
-            return KeyTable::default();
-        }
-        let size = (map.len() * 2).next_power_of_two().max(4);
-        let mut slots = vec![(0u64, 0u32); size].into_boxed_slice();
-        let mut entries: Vec<(Box<[u8]>, u32)> = map.iter().map(|(k, v)| (k.clone(), *v)).collect();
-        entries.sort();
-        for (i, (k, _)) in entries.iter().enumerate() {
-            let f = fingerprint(k);
-            let mut at = (f >> 40) as usize & (size - 1);
-            while slots[at].1 != 0 {
-                at = (at + 1) & (size - 1);
-            }
-            slots[at] = (f, i as u32 + 1);
-        }
-        KeyTable { slots, entries }
-    }
-
-    /// The child for `key`.
-    #[inline]
-    pub fn get(&self, key: &[u8]) -> Option<u32> {
-        if self.slots.is_empty() {
-            return None;
-        }
-        let f = fingerprint(key);
-        let mask = self.slots.len() - 1;
-        let mut at = (f >> 40) as usize & mask;
-        loop {
-            let (sf, e) = self.slots[at];
-            if e == 0 {
-                return None;
-            }
-            if sf == f {
-                let (k, v) = &self.entries[e as usize - 1];
-                if &k[..] == key {
-                    return Some(*v);
-                }
-            }
-            at = (at + 1) & mask;
-        }
-    }
 }
 
 /// Everything compiled, shared by all rules.
@@ -238,6 +165,8 @@ impl KeyTable {
 pub(crate) struct Shared {
     pub pipeline: Pipeline,
     pub trie: Vec<TrieNode>,
+    /// The trie determinised ([`Shared::finish`]): what record readers follow.
+    pub paths: crate::extract::PathStates,
     slot_by_paths: HashMap<Vec<Path>, u32>,
     pub slot_count: u32,
     /// The slot that collects every scalar (keyword search), if any rule needs it.
@@ -258,6 +187,7 @@ impl Shared {
         Shared {
             pipeline,
             trie: vec![TrieNode::default()],
+            paths: Default::default(),
             slot_by_paths: HashMap::new(),
             slot_count: 0,
             all_slot: None,
@@ -366,9 +296,7 @@ impl Shared {
 
     /// Builds the lookup tables once every rule is compiled.
     pub fn finish(&mut self) {
-        for node in &mut self.trie {
-            node.table = KeyTable::build(&node.children);
-        }
+        self.paths = crate::extract::PathStates::build(self);
     }
 
     fn key_bytes(&self, k: &str) -> Box<[u8]> {

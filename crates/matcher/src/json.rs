@@ -18,13 +18,22 @@ pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
 #[derive(Debug, Clone, Copy)]
 pub struct JsonBytes<'a>(pub &'a [u8]);
 
+/// The error for a record over [`MAX_RECORD_BYTES`].
+pub(crate) fn too_large() -> RecordError {
+    RecordError {
+        message: "record larger than 16 MiB (the record size limit)",
+        offset: MAX_RECORD_BYTES,
+    }
+}
+
 impl Record for JsonBytes<'_> {
+    fn json_bytes(&self) -> Option<&[u8]> {
+        Some(self.0)
+    }
+
     fn walk(&self, visitor: &mut dyn Visitor) -> Result<(), RecordError> {
         if self.0.len() > MAX_RECORD_BYTES {
-            return Err(RecordError {
-                message: "record larger than 16 MiB (the record size limit)",
-                offset: MAX_RECORD_BYTES,
-            });
+            return Err(too_large());
         }
         let text = std::str::from_utf8(self.0).map_err(|e| RecordError {
             message: "invalid UTF-8",

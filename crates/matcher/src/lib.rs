@@ -21,14 +21,17 @@
 #![deny(missing_docs)]
 
 mod compile;
+mod extract;
 pub mod fold;
 mod index;
 pub mod json;
+mod keys;
 pub mod pattern;
 pub mod pipeline;
 pub mod record;
 mod regex_lits;
 mod scan;
+mod structural;
 pub mod values;
 
 use compile::{CmpOp, CompiledRule, Cond, RefMode, Shared, Test, ValueMatcher};
@@ -79,8 +82,7 @@ pub struct RuleSet {
 #[derive(Debug)]
 pub struct Scratch {
     // extraction
-    frames: Vec<u32>,
-    frame_starts: Vec<u32>,
+    states: Vec<u32>,
     in_array: Vec<bool>,
     tmp: Vec<u8>,
     values: Vec<Val>,
@@ -181,8 +183,7 @@ impl RuleSet {
     /// A scratch value sized for this rule set.
     pub fn scratch(&self) -> Scratch {
         Scratch {
-            frames: Vec::with_capacity(256),
-            frame_starts: Vec::with_capacity(256),
+            states: Vec::with_capacity(256),
             in_array: Vec::with_capacity(256),
             tmp: Vec::with_capacity(4096),
             values: Vec::with_capacity(1024),
@@ -355,15 +356,29 @@ impl RuleSet {
         for h in s.slot_head.iter_mut() {
             *h = NONE;
         }
-        s.frames.clear();
-        s.frame_starts.clear();
+        s.states.clear();
         s.in_array.clear();
-        let mut ex = Extractor {
-            set: self,
-            s,
-            depth: 0,
+        if let Some(bytes) = record.json_bytes() {
+            if bytes.len() > json::MAX_RECORD_BYTES {
+                return Err(json::too_large());
+            }
+            let mut sink = self.sink(s);
+            return extract::parse_record(bytes, &mut sink);
+        }
+        let mut ex = extract::Extractor {
+            sink: self.sink(s),
+            error: None,
         };
-        record.walk(&mut ex)
+        record.walk(&mut ex)?;
+        ex.error.map_or(Ok(()), Err)
+    }
+
+    fn sink<'a>(&'a self, s: &'a mut Scratch) -> extract::Sink<'a> {
+        extract::Sink {
+            paths: &self.shared.paths,
+            all_slot: self.shared.all_slot,
+            s,
+        }
     }
 
     fn rule_matches(&self, rule: &CompiledRule, s: &mut Scratch) -> bool {
@@ -595,67 +610,6 @@ fn num_text_eq_int(text: &[u8], n: i64) -> bool {
         == Some(std::cmp::Ordering::Equal)
 }
 
-struct Extractor<'a> {
-    set: &'a RuleSet,
-    s: &'a mut Scratch,
-    depth: u32,
-}
-
-impl Extractor<'_> {
-    fn top(&self) -> &[u32] {
-        match self.s.frame_starts.last() {
-            Some(&st) => &self.s.frames[st as usize..],
-            None => &[],
-        }
-    }
-
-    fn push_val(&mut self, kind: Kind, text: Option<Text<'_>>) {
-        let set = self.set;
-        let in_array = self.s.in_array.last().copied().unwrap_or(false);
-        let all_slot = if self.depth > 0 {
-            set.shared.all_slot
-        } else {
-            None
-        };
-        let frame_has_slots = self
-            .top()
-            .iter()
-            .any(|n| !set.shared.trie[*n as usize].slots.is_empty());
-        let is_leaf = matches!(kind, Kind::Str | Kind::Num | Kind::Bool);
-        if !(frame_has_slots || all_slot.is_some() && is_leaf) {
-            return;
-        }
-        // Copy raw and folded text once, straight from the record (or, for text with JSON
-        // escapes, from its unescaped copy in `tmp`).
-        let s = &mut *self.s;
-        let raw_start = s.arena.len() as u32;
-        let source: &str = match text {
-            Some(Text::Plain(t)) => t,
-            Some(Text::JsonEscaped(b)) => {
-                s.tmp.clear();
-                json::unescape_into(b, &mut s.tmp);
-                // Unescaping valid UTF-8 (the reader checked it) yields valid UTF-8.
-                std::str::from_utf8(&s.tmp).unwrap_or("")
-            }
-            None => "",
-        };
-        s.arena.extend_from_slice(source.as_bytes());
-        let raw_end = s.arena.len() as u32;
-        fold::fold_into(source, &mut s.arena);
-        let folded = (raw_end, s.arena.len() as u32);
-        let start = s.frame_starts.last().copied().unwrap_or(0) as usize;
-        for fi in start..s.frames.len() {
-            let node = s.frames[fi];
-            for &slot in &set.shared.trie[node as usize].slots {
-                s.link(slot, kind, in_array, (raw_start, raw_end), folded);
-            }
-        }
-        if let (Some(slot), true) = (all_slot, is_leaf) {
-            s.link(slot, kind, in_array, (raw_start, raw_end), folded);
-        }
-    }
-}
-
 /// True for integer text as JSON and Rust print it (`-?(0|[1-9][0-9]*)`, not `-0`).
 fn canonical_int(t: &[u8]) -> bool {
     let digits = t.strip_prefix(b"-").unwrap_or(t);
@@ -706,113 +660,6 @@ impl Scratch {
             next: self.slot_head[slot as usize],
         });
         self.slot_head[slot as usize] = idx;
-    }
-}
-
-impl Visitor for Extractor<'_> {
-    fn key(&mut self, key: Text<'_>) -> bool {
-        let set = self.set;
-        let trie = &set.shared.trie;
-        let s = &mut *self.s;
-        let strip = set.shared.pipeline.key_compare == pipeline::KeyCompare::StripSpaces;
-        // Plain keys without spaces are looked up in place; others are normalised into tmp.
-        let mut use_tmp = false;
-        match key {
-            // (A plain loop: keys are short, memchr's set-up costs more than it saves.)
-            Text::Plain(k) if !(strip && k.bytes().any(|b| b == b' ')) => {}
-            Text::Plain(k) => {
-                s.tmp.clear();
-                s.tmp.extend(k.bytes().filter(|b| *b != b' '));
-                use_tmp = true;
-            }
-            Text::JsonEscaped(b) => {
-                s.tmp.clear();
-                json::unescape_into(b, &mut s.tmp);
-                if strip {
-                    s.tmp.retain(|b| *b != b' ');
-                }
-                use_tmp = true;
-            }
-        }
-        let plain: &[u8] = match key {
-            Text::Plain(k) => k.as_bytes(),
-            Text::JsonEscaped(_) => &[],
-        };
-        let new_start = s.frames.len() as u32;
-        let parent_start = s.frame_starts.last().copied().unwrap_or(0) as usize;
-        let parent_end = s.frames.len();
-        let k: &[u8] = if use_tmp { &s.tmp } else { plain };
-        if self.depth == 0 {
-            // Top-level keys start from the root.
-            if let Some(n) = trie[0].table.get(k) {
-                s.frames.push(n);
-            }
-            if let Some(n) = trie[0].any {
-                s.frames.push(n);
-            }
-        } else {
-            for fi in parent_start..parent_end {
-                let node = &trie[s.frames[fi] as usize];
-                if let Some(n) = node.table.get(k) {
-                    s.frames.push(n);
-                }
-                if let Some(n) = node.any {
-                    s.frames.push(n);
-                }
-            }
-        }
-        let found = s.frames.len() as u32 > new_start;
-        if !found && set.shared.all_slot.is_none() {
-            s.frames.truncate(new_start as usize);
-            return false;
-        }
-        s.frame_starts.push(new_start);
-        self.depth += 1;
-        true
-    }
-
-    fn end_value(&mut self) {
-        if let Some(st) = self.s.frame_starts.pop() {
-            self.s.frames.truncate(st as usize);
-        }
-        self.depth = self.depth.saturating_sub(1);
-    }
-
-    fn scalar(&mut self, value: Scalar<'_>) {
-        if self.depth == 0 {
-            return;
-        }
-        match value {
-            Scalar::Null => self.push_val(Kind::Null, None),
-            Scalar::Bool(b) => self.push_val(
-                Kind::Bool,
-                Some(Text::Plain(if b { "true" } else { "false" })),
-            ),
-            Scalar::Number(n) => self.push_val(Kind::Num, Some(Text::Plain(n))),
-            Scalar::Str(t) => self.push_val(Kind::Str, Some(t)),
-        }
-    }
-
-    fn begin_object(&mut self) {
-        if self.depth > 0 {
-            self.push_val(Kind::Container, None);
-        }
-        self.s.in_array.push(false);
-    }
-
-    fn end_object(&mut self) {
-        self.s.in_array.pop();
-    }
-
-    fn begin_array(&mut self) {
-        if self.depth > 0 {
-            self.push_val(Kind::Container, None);
-        }
-        self.s.in_array.push(true);
-    }
-
-    fn end_array(&mut self) {
-        self.s.in_array.pop();
     }
 }
 

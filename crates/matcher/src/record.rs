@@ -70,6 +70,14 @@ pub trait Record {
     /// Returns an error when the record is malformed; the visitor's state is then
     /// discarded by the caller.
     fn walk(&self, visitor: &mut dyn Visitor) -> Result<(), RecordError>;
+
+    /// The record as JSON text, when it is one: the matcher then reads the bytes with its own
+    /// reader (SIMD where the CPU has it) instead of walking. It must accept and reject
+    /// exactly what [`Record::walk`] would; only [`crate::JsonBytes`] returns `Some`.
+    #[doc(hidden)]
+    fn json_bytes(&self) -> Option<&[u8]> {
+        None
+    }
 }
 
 /// Text of a number or timestamp formatted on the stack, so that a [`Record`] walking a

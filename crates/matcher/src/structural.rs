@@ -1,0 +1,486 @@
+//! Stage one of the JSON record reader: 64 bytes at a time, find the *events* of a record,
+//! the unescaped quotes and the structural characters (`{ } [ ] : ,`) outside strings, as
+//! one bit per byte (the technique of simdjson, Langdale & Lemire 2019).
+//!
+//! Per block: masks of quotes, backslashes, control characters, bytes >= 0x80 and structural
+//! characters; the backslash mask gives the escaped bytes (carry-aware arithmetic on the
+//! mask), the unescaped quotes give the inside of strings by a prefix XOR (carry-less multiply
+//! by all ones). Control characters inside strings are remembered as an error; bytes >= 0x80
+//! are remembered so that the reader validates UTF-8 only for records that have any; escapes
+//! are checked (`\"` `\\` `\/` `\b` `\f` `\n` `\r` `\t` `\uXXXX`) as they are found.
+//!
+//! The masks are computed with AVX2 when the CPU has it (checked once per process) and with
+//! portable 64-bit arithmetic otherwise (other CPUs, wasm); both give identical bits (tested
+//! against each other and against a byte-at-a-time definition). This module holds the
+//! crate's only `unsafe` code: the 32-byte loads and the call into the AVX2 function after
+//! the feature check.
+
+/// One block's byte classes, one bit per byte (bit i = byte i of the block).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Masks {
+    pub quote: u64,
+    pub backslash: u64,
+    /// Bytes < 0x20.
+    pub control: u64,
+    /// Bytes >= 0x80.
+    pub high: u64,
+    /// `{ } [ ] : ,`
+    pub structural: u64,
+}
+
+/// How one block of 64 bytes is classified.
+pub(crate) trait Classify {
+    /// Classifies `block` (exactly 64 bytes).
+    fn classify(block: &[u8; 64]) -> Masks;
+    /// The running XOR of `bits` from bit 0 (bit i = parity of bits 0..=i).
+    fn prefix_xor(bits: u64) -> u64;
+}
+
+/// Portable classification: eight bytes per 64-bit word.
+pub(crate) struct Portable;
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+/// 0x80 in every byte of `w` that is zero, exactly (no borrow between bytes).
+#[inline]
+fn zero_bytes(w: u64) -> u64 {
+    !(((w & LOW7).wrapping_add(LOW7)) | w | LOW7)
+}
+
+/// Gathers the high bit of each byte of `m` (only 0x80 bits set) into the low 8 bits.
+#[inline]
+fn gather(m: u64) -> u64 {
+    ((m >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
+impl Classify for Portable {
+    #[inline]
+    fn classify(block: &[u8; 64]) -> Masks {
+        let mut m = Masks::default();
+        for k in 0..8 {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&block[k * 8..k * 8 + 8]);
+            let w = u64::from_le_bytes(b);
+            let eq = |c: u8| zero_bytes(w ^ (LO * c as u64));
+            let lower = w | (LO * 0x20);
+            let quote = eq(b'"');
+            let backslash = eq(b'\\');
+            // Below 0x20: the low seven bits plus 0x60 stay below 0x80, and the high bit is clear.
+            let control = !(((w & LOW7).wrapping_add(LO * 0x60)) | w | LOW7);
+            let high = w & HI;
+            let structural = zero_bytes(lower ^ (LO * b'{' as u64))
+                | zero_bytes(lower ^ (LO * b'}' as u64))
+                | eq(b':')
+                | eq(b',');
+            let shift = k * 8;
+            m.quote |= gather(quote) << shift;
+            m.backslash |= gather(backslash) << shift;
+            m.control |= gather(control) << shift;
+            m.high |= gather(high) << shift;
+            m.structural |= gather(structural) << shift;
+        }
+        m
+    }
+
+    #[inline]
+    fn prefix_xor(mut x: u64) -> u64 {
+        x ^= x << 1;
+        x ^= x << 2;
+        x ^= x << 4;
+        x ^= x << 8;
+        x ^= x << 16;
+        x ^= x << 32;
+        x
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2 {
+    //! AVX2 + PCLMULQDQ classification. Only reached through [`super::has_avx2`].
+    use super::{Classify, Masks};
+    use std::arch::x86_64::*;
+
+    /// Marker type for the AVX2 classification.
+    pub(crate) struct Avx2;
+
+    impl Classify for Avx2 {
+        #[inline(always)]
+        fn classify(block: &[u8; 64]) -> Masks {
+            // SAFETY: `Avx2` is only used inside functions compiled with the `avx2` and
+            // `pclmulqdq` target features, which are only called after `has_avx2()`
+            // confirmed both at run time (see `super::with_classifier`).
+            unsafe { classify(block) }
+        }
+
+        #[inline(always)]
+        fn prefix_xor(bits: u64) -> u64 {
+            // SAFETY: as above.
+            unsafe { prefix_xor(bits) }
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn classify(block: &[u8; 64]) -> Masks {
+        // SAFETY: `block` is 64 readable bytes; unaligned loads are allowed.
+        let (a, b) = unsafe {
+            (
+                _mm256_loadu_si256(block.as_ptr() as *const __m256i),
+                _mm256_loadu_si256(block.as_ptr().add(32) as *const __m256i),
+            )
+        };
+        // (Macros, not closures: the intrinsics must inline into this AVX2 function.)
+        macro_rules! bits {
+            ($x:expr, $y:expr) => {
+                (_mm256_movemask_epi8($x) as u32 as u64)
+                    | ((_mm256_movemask_epi8($y) as u32 as u64) << 32)
+            };
+        }
+        macro_rules! eq {
+            ($v:expr, $c:expr) => {
+                _mm256_cmpeq_epi8($v, _mm256_set1_epi8($c as i8))
+            };
+        }
+        let c1f = _mm256_set1_epi8(0x1f);
+        let x20 = _mm256_set1_epi8(0x20);
+        let (la, lb) = (_mm256_or_si256(a, x20), _mm256_or_si256(b, x20));
+        let sa = _mm256_or_si256(
+            _mm256_or_si256(eq!(la, b'{'), eq!(la, b'}')),
+            _mm256_or_si256(eq!(a, b':'), eq!(a, b',')),
+        );
+        let sb = _mm256_or_si256(
+            _mm256_or_si256(eq!(lb, b'{'), eq!(lb, b'}')),
+            _mm256_or_si256(eq!(b, b':'), eq!(b, b',')),
+        );
+        Masks {
+            quote: bits!(eq!(a, b'"'), eq!(b, b'"')),
+            backslash: bits!(eq!(a, b'\\'), eq!(b, b'\\')),
+            control: bits!(
+                _mm256_cmpeq_epi8(_mm256_max_epu8(a, c1f), c1f),
+                _mm256_cmpeq_epi8(_mm256_max_epu8(b, c1f), c1f)
+            ),
+            high: bits!(a, b),
+            structural: bits!(sa, sb),
+        }
+    }
+
+    #[target_feature(enable = "pclmulqdq")]
+    #[inline]
+    unsafe fn prefix_xor(bits: u64) -> u64 {
+        let v = _mm_set_epi64x(0, bits as i64);
+        let ones = _mm_set1_epi8(-1);
+        _mm_cvtsi128_si64(_mm_clmulepi64_si128(v, ones, 0)) as u64
+    }
+}
+
+/// True when this CPU has AVX2 and PCLMULQDQ (cached by the standard library).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn has_avx2() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("pclmulqdq")
+}
+
+/// The bytes that follow an odd run of backslashes (the escaped bytes), with the carry into
+/// the next block in `prev` (1 when this block's last byte is an unescaped backslash).
+#[inline]
+pub(crate) fn escaped(backslash: u64, prev: &mut u64) -> u64 {
+    if backslash == 0 && *prev == 0 {
+        return 0;
+    }
+    const EVEN: u64 = 0x5555_5555_5555_5555;
+    // A backslash escaped by the previous block's last one starts nothing.
+    let backslash = backslash & !*prev;
+    let follows = (backslash << 1) | *prev;
+    let odd_starts = backslash & !EVEN & !follows;
+    let (even_runs, carry) = odd_starts.overflowing_add(backslash);
+    *prev = carry as u64;
+    let invert = even_runs << 1;
+    (EVEN ^ invert) & follows
+}
+
+/// Valid characters after a backslash in a JSON string.
+static ESCAPE_OK: [bool; 256] = {
+    let mut t = [false; 256];
+    let ok = b"\"\\/bfnrtu";
+    let mut i = 0;
+    while i < ok.len() {
+        t[ok[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+/// Why stage one rejects a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flaw {
+    /// A byte < 0x20 inside a string, at this offset.
+    Control(usize),
+    /// An invalid escape, at the offset of its backslash.
+    Escape(usize),
+}
+
+/// The events of one record, produced block by block as the reader asks for them.
+pub(crate) struct Events<'a, C: Classify> {
+    buf: &'a [u8],
+    /// Offset of the next block to classify.
+    next_block: usize,
+    /// Offset of the block `bits` belongs to.
+    base: usize,
+    /// Events of the current block not yet handed out.
+    bits: u64,
+    in_string: u64,
+    prev_escaped: u64,
+    /// Any byte >= 0x80 so far.
+    pub high: bool,
+    /// The first flaw found, if any.
+    pub flaw: Option<Flaw>,
+    _c: std::marker::PhantomData<C>,
+}
+
+impl<'a, C: Classify> Events<'a, C> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Events {
+            buf,
+            next_block: 0,
+            base: 0,
+            bits: 0,
+            in_string: 0,
+            prev_escaped: 0,
+            high: false,
+            flaw: None,
+            _c: std::marker::PhantomData,
+        }
+    }
+
+    /// The offset of the next event, or `None` at the end of the record.
+    #[inline(always)]
+    pub fn next(&mut self) -> Option<usize> {
+        while self.bits == 0 {
+            if self.next_block >= self.buf.len() {
+                return None;
+            }
+            self.refill();
+        }
+        let at = self.base + self.bits.trailing_zeros() as usize;
+        self.bits &= self.bits - 1;
+        Some(at)
+    }
+
+    #[inline(always)]
+    fn refill(&mut self) {
+        let at = self.next_block;
+        let m = match self.buf.get(at..at + 64) {
+            Some(b) => {
+                let block: &[u8; 64] = b.try_into().unwrap_or(&[b' '; 64]);
+                C::classify(block)
+            }
+            None => {
+                // The last, partial block, padded with spaces (whitespace: no events).
+                let mut block = [b' '; 64];
+                block[..self.buf.len() - at].copy_from_slice(&self.buf[at..]);
+                C::classify(&block)
+            }
+        };
+        self.base = at;
+        self.next_block = at + 64;
+        let escaped = escaped(m.backslash, &mut self.prev_escaped);
+        let quote = m.quote & !escaped;
+        let inside = C::prefix_xor(quote) ^ self.in_string;
+        self.in_string = ((inside as i64) >> 63) as u64;
+        // Escapes inside strings must be valid (outside strings a backslash is an error the
+        // reader reports anyway).
+        let mut esc = escaped & inside;
+        while esc != 0 {
+            let p = at + esc.trailing_zeros() as usize;
+            esc &= esc - 1;
+            let c = self.buf.get(p).copied().unwrap_or(b' ');
+            let ok = ESCAPE_OK[c as usize]
+                && (c != b'u'
+                    || self
+                        .buf
+                        .get(p + 1..p + 5)
+                        .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)));
+            if !ok && self.flaw.is_none() {
+                self.flaw = Some(Flaw::Escape(p - 1));
+            }
+        }
+        let control = m.control & inside;
+        if control != 0 && self.flaw.is_none() {
+            self.flaw = Some(Flaw::Control(at + control.trailing_zeros() as usize));
+        }
+        self.high |= m.high != 0;
+        self.bits = quote | (m.structural & !inside);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(block: &[u8; 64]) -> Masks {
+        let mut m = Masks::default();
+        for (i, &c) in block.iter().enumerate() {
+            let bit = 1u64 << i;
+            if c == b'"' {
+                m.quote |= bit;
+            }
+            if c == b'\\' {
+                m.backslash |= bit;
+            }
+            if c < 0x20 {
+                m.control |= bit;
+            }
+            if c >= 0x80 {
+                m.high |= bit;
+            }
+            if b"{}[]:,".contains(&c) {
+                m.structural |= bit;
+            }
+        }
+        m
+    }
+
+    /// A small deterministic generator (xorshift).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    #[test]
+    fn classifiers_agree_with_the_definition() {
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        let mut blocks: Vec<[u8; 64]> = Vec::new();
+        // Every byte value at every position.
+        for b in 0..=255u8 {
+            blocks.push([b; 64]);
+        }
+        for _ in 0..2000 {
+            let mut block = [0u8; 64];
+            for c in block.iter_mut() {
+                let r = rng.next();
+                *c = if r % 3 == 0 {
+                    b"\"\\{}[]:, \x1f\x20\x7f\x80\xff[{]}"[(r >> 8) as usize % 17]
+                } else {
+                    (r >> 16) as u8
+                };
+            }
+            blocks.push(block);
+        }
+        for block in &blocks {
+            let want = plain(block);
+            assert_eq!(Portable::classify(block), want, "{block:?}");
+            #[cfg(target_arch = "x86_64")]
+            if has_avx2() {
+                assert_eq!(avx2_classify(block), want, "{block:?}");
+            }
+        }
+        for _ in 0..10_000 {
+            let x = rng.next();
+            let mut want = 0u64;
+            let mut acc = false;
+            for i in 0..64 {
+                acc ^= x >> i & 1 == 1;
+                if acc {
+                    want |= 1 << i;
+                }
+            }
+            assert_eq!(Portable::prefix_xor(x), want);
+            #[cfg(target_arch = "x86_64")]
+            if has_avx2() {
+                assert_eq!(avx2_prefix_xor(x), want);
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn avx2_classify(block: &[u8; 64]) -> Masks {
+        assert!(has_avx2());
+        // SAFETY: the features were just checked.
+        unsafe { avx2_classify_inner(block) }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,pclmulqdq")]
+    unsafe fn avx2_classify_inner(block: &[u8; 64]) -> Masks {
+        <avx2::Avx2 as Classify>::classify(block)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn avx2_prefix_xor(x: u64) -> u64 {
+        assert!(has_avx2());
+        // SAFETY: the features were just checked.
+        unsafe { avx2_prefix_xor_inner(x) }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,pclmulqdq")]
+    unsafe fn avx2_prefix_xor_inner(x: u64) -> u64 {
+        <avx2::Avx2 as Classify>::prefix_xor(x)
+    }
+
+    #[test]
+    fn escaped_bytes_across_blocks() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..5000 {
+            // Runs of backslashes of random length over several blocks.
+            let n = 64 * (1 + rng.next() as usize % 4);
+            let text: Vec<u8> = (0..n)
+                .map(|_| if rng.next() % 3 == 0 { b'a' } else { b'\\' })
+                .collect();
+            let mut want = vec![false; n];
+            let mut i = 0;
+            while i < n {
+                if text[i] == b'\\' {
+                    if i + 1 < n {
+                        want[i + 1] = true;
+                    }
+                    i += 2;
+                } else {
+                    i += 1;
+                }
+            }
+            let mut prev = 0;
+            for (k, chunk) in text.chunks(64).enumerate() {
+                let mut bs = 0u64;
+                for (j, &c) in chunk.iter().enumerate() {
+                    if c == b'\\' {
+                        bs |= 1 << j;
+                    }
+                }
+                let got = escaped(bs, &mut prev);
+                for j in 0..64 {
+                    assert_eq!(got >> j & 1 == 1, want[k * 64 + j], "{k}/{j}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn events_of_a_record() {
+        let text = br#"{"a\"b":[1,"x,y"],"c\\":{"d":"\\"} , "e":"\u00e9"}"#;
+        let mut ev = Events::<Portable>::new(text);
+        let mut got = Vec::new();
+        while let Some(p) = ev.next() {
+            got.push(text[p] as char);
+        }
+        let s: String = got.into_iter().collect();
+        assert_eq!(s, r#"{"":[,""],"":{"":""},"":""}"#);
+        assert_eq!(ev.flaw, None);
+        let mut ev = Events::<Portable>::new(b"{\"a\":\"\x01\"}");
+        while ev.next().is_some() {}
+        assert_eq!(ev.flaw, Some(Flaw::Control(6)));
+        let mut ev = Events::<Portable>::new(br#"{"a":"\x"}"#);
+        while ev.next().is_some() {}
+        assert_eq!(ev.flaw, Some(Flaw::Escape(6)));
+        let mut ev = Events::<Portable>::new(br#"{"a":"\u12"}"#);
+        while ev.next().is_some() {}
+        assert_eq!(ev.flaw, Some(Flaw::Escape(6)));
+    }
+}
