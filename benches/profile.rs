@@ -82,6 +82,9 @@ fn main() {
             lines.len() as f64 / best
         );
     }
+    if std::env::var_os("SIGMATAG_PHASES").is_some() {
+        println!("{}", set.debug_time_phases(&lines));
+    }
     if std::env::var_os("SIGMATAG_STATS").is_some() {
         println!("{}", set.debug_index_stats(&lines));
     }

@@ -670,6 +670,47 @@ const _: () = {
 };
 
 impl RuleSet {
+    /// Times the phases of matching over `records` (best of 25 passes each): reading the
+    /// records (extraction), reading + the index passes, and the whole match (diagnostics
+    /// for `benches/profile.rs`).
+    #[doc(hidden)]
+    pub fn debug_time_phases(&self, records: &[&[u8]]) -> String {
+        let mut s = self.scratch();
+        let time = |f: &mut dyn FnMut()| {
+            let mut best = f64::MAX;
+            for _ in 0..25 {
+                let t = std::time::Instant::now();
+                f();
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            best * 1e9 / records.len().max(1) as f64
+        };
+        let read = time(&mut || {
+            for r in records {
+                let _ = self.extract(&JsonBytes(r), &mut s);
+            }
+        });
+        let index = time(&mut || {
+            for r in records {
+                if self.extract(&JsonBytes(r), &mut s).is_ok() {
+                    s.cond_state.fill(0);
+                    s.use_atoms = true;
+                    self.run_index(&mut s);
+                }
+            }
+        });
+        let all = time(&mut || {
+            for r in records {
+                let _ = self.match_record(&JsonBytes(r), &mut s);
+            }
+        });
+        format!(
+            "ns/record: read {read:.0}, index passes {:.0}, rule evaluation {:.0}; whole match {all:.0}",
+            index - read,
+            all - index
+        )
+    }
+
     /// Per slot with atoms: atom count, table memory, bytes scanned and atoms found per
     /// record over `records` (diagnostics for `benches/profile.rs`).
     #[doc(hidden)]
@@ -694,6 +735,50 @@ impl RuleSet {
         }
         let mut out = String::new();
         let n = records.len().max(1) as f64;
+        // Trigger work per record: atoms fired (distinct), rule visits from them, rules
+        // triggered, secondary clause atoms read, candidates.
+        {
+            let (mut fires, mut visits, mut trig, mut sec, mut cands) = (0usize, 0, 0, 0, 0);
+            let mut hot: std::collections::HashMap<u32, usize> = Default::default();
+            for r in records {
+                if self.match_record(&JsonBytes(r), &mut s).is_err() {
+                    continue;
+                }
+                fires += s.fired.len();
+                for &a in &s.fired {
+                    visits += self.index.atom_rules[a as usize].len();
+                    *hot.entry(a).or_default() += self.index.atom_rules[a as usize].len();
+                }
+                trig += s.triggered.len();
+                for &r in &s.triggered {
+                    for c in self.index.secondary[r as usize].iter() {
+                        sec += c.len();
+                    }
+                }
+                cands += s.candidates.len();
+            }
+            out.push_str(&format!(
+                "per record: {:.1} atoms fired, {:.1} rule visits, {:.1} rules triggered, <= {:.1} secondary atoms, {:.1} candidates\n",
+                fires as f64 / n,
+                visits as f64 / n,
+                trig as f64 / n,
+                sec as f64 / n,
+                cands as f64 / n
+            ));
+            let mut hot: Vec<(u32, usize)> = hot.into_iter().collect();
+            hot.sort_by_key(|(_, v)| std::cmp::Reverse(*v));
+            for (a, v) in hot.iter().take(8) {
+                let atom = &self.shared.atoms[*a as usize];
+                out.push_str(&format!(
+                    "  atom {:?} {:?} on slot {}: {} rules, {:.1} visits/record\n",
+                    atom.kind,
+                    String::from_utf8_lossy(&atom.lit),
+                    atom.slot,
+                    self.index.atom_rules[*a as usize].len(),
+                    *v as f64 / n
+                ));
+            }
+        }
         let mut total = 0;
         for (k, si) in self.index.slots.iter().enumerate() {
             let atoms = self
@@ -713,6 +798,54 @@ impl RuleSet {
             ));
         }
         out.push_str(&format!("all slots: {} KB\n", total / 1024));
+        {
+            let mut first = vec![false; self.shared.atoms.len()];
+            let mut second = vec![false; self.shared.atoms.len()];
+            for (a, rules) in self.index.atom_rules.iter().enumerate() {
+                first[a] = !rules.is_empty();
+            }
+            for clauses in &self.index.secondary {
+                for c in clauses.iter() {
+                    for a in c.iter() {
+                        second[*a as usize] = true;
+                    }
+                }
+            }
+            let n = self.shared.atoms.len();
+            let f = first.iter().filter(|x| **x).count();
+            let sec = (0..n).filter(|i| second[*i] && !first[*i]).count();
+            out.push_str(&format!(
+                "atoms {n}: in first clauses {f}, only in secondary clauses {sec}, evaluation only {}\n",
+                n - f - sec
+            ));
+        }
+        // Literal lengths per kind on the busiest slots.
+        for si in &self.index.slots {
+            let mut hist: std::collections::BTreeMap<(String, usize), usize> = Default::default();
+            let mut n = 0;
+            for a in self.shared.atoms.iter().filter(|a| a.slot == si.slot) {
+                *hist
+                    .entry((format!("{:?}", a.kind), a.lit.len().min(12)))
+                    .or_default() += 1;
+                n += 1;
+            }
+            if n > 300 {
+                out.push_str(&format!(
+                    "slot {} literal lengths (12 = 12+): {hist:?}\n",
+                    si.slot
+                ));
+                if std::env::var_os("SIGMATAG_STATS_SHORT").is_some() {
+                    let short: Vec<String> = self
+                        .shared
+                        .atoms
+                        .iter()
+                        .filter(|a| a.slot == si.slot && a.lit.len() <= 3)
+                        .map(|a| format!("{:?}:{}", a.kind, String::from_utf8_lossy(&a.lit)))
+                        .collect();
+                    out.push_str(&format!("  short: {short:?}\n"));
+                }
+            }
+        }
         out
     }
 }

@@ -188,10 +188,12 @@ impl Filed {
     }
 }
 
-#[inline]
+/// The filter bit of a gram: a multiplicative hash of the four bytes (`hashed`), or the
+/// gram itself (two-byte grams in a 64 Ki-bit filter).
+#[inline(always)]
 fn filter_bit(gram: u32, bits: usize, hashed: bool) -> usize {
     if hashed {
-        ((gram as u64).wrapping_mul(K) >> (64 - bits.trailing_zeros())) as usize & (bits - 1)
+        (gram.wrapping_mul(0x9E37_79B1) >> (32 - bits.trailing_zeros())) as usize
     } else {
         gram as usize & (bits - 1)
     }
@@ -199,16 +201,27 @@ fn filter_bit(gram: u32, bits: usize, hashed: bool) -> usize {
 
 /// A DFA over short *anchors* (at most four bytes each: a whole short literal, or the rarest
 /// four-byte window of a longer one), built the Aho-Corasick way (trie, failure links,
-/// every transition filled in). Anchors are short, so the automaton stays small: states are
-/// `u16` and the alphabet is compressed to the bytes the anchors use; one table lookup per
-/// byte of the value. A hit is then confirmed by comparing the whole literal in place.
+/// every transition filled in), as a prefilter: every hit is confirmed by comparing the
+/// whole literal in place, so the automaton may over-approximate.
+///
+/// Kept small so that it stays in cache: the alphabet is compressed to at most
+/// [`MAX_CLASSES`] classes (each ASCII byte anchors use gets its own; bytes >= 0x80 share
+/// classes when there are too many, which only adds hits to confirm), states are `u16`, and leaf states (whole anchors with no
+/// longer anchor behind them, most of the states) have no row: on reaching one, the walk
+/// reports its literals and goes on from the nearest state in its failure chain that has a
+/// row, which is where every transition out of the leaf leads anyway.
 #[derive(Debug)]
 struct AnchorDfa {
     classes: [u8; 256],
     nclasses: usize,
+    /// Rows of the states below `first_leaf`.
     trans: Box<[u16]>,
-    /// States numbered from here on have outputs.
+    /// States numbered from here on have literals to confirm.
     first_out: u16,
+    /// States numbered from here on are leaves (no row).
+    first_leaf: u16,
+    /// Per leaf (minus `first_leaf`): the state the walk goes on from.
+    leaf_next: Box<[u16]>,
     /// Per output state (minus `first_out`): range into `outs`.
     out_ranges: Box<[(u32, u32)]>,
     /// (anchor length, entry) pairs: the literal's anchor ends at the current byte.
@@ -218,121 +231,260 @@ struct AnchorDfa {
 /// Most states an [`AnchorDfa`] may have (its state ids are `u16`).
 const MAX_DFA_STATES: usize = u16::MAX as usize;
 
+/// Most byte classes of an [`AnchorDfa`] (a row is up to `2 * MAX_CLASSES` bytes): all of
+/// ASCII fits, with 128 - 95 classes or more left for bytes >= 0x80.
+const MAX_CLASSES: usize = 160;
+
 impl AnchorDfa {
     /// `anchored`: (anchor bytes, entry) with 1 <= anchor length <= 4.
     fn build(anchored: &[(Vec<u8>, Entry)]) -> Option<AnchorDfa> {
-        // Trie.
+        // Classes: class 0 for bytes no anchor uses; every ASCII byte an anchor uses a class
+        // of its own (text is mostly ASCII: sharing there would add hits all the time); the
+        // bytes >= 0x80 anchors use share the classes left, if they do not all fit.
+        let mut used = [false; 256];
+        for (anchor, _) in anchored {
+            for &b in anchor {
+                used[b as usize] = true;
+            }
+        }
+        let mut classes = [0u8; 256];
+        let mut nclasses = 1usize;
+        for b in 0..128 {
+            if used[b] {
+                classes[b] = nclasses as u8;
+                nclasses += 1;
+            }
+        }
+        let high: Vec<usize> = (128..256).filter(|&b| used[b]).collect();
+        let room = MAX_CLASSES - nclasses;
+        if high.len() <= room {
+            for &b in &high {
+                classes[b] = nclasses as u8;
+                nclasses += 1;
+            }
+        } else {
+            for &b in &high {
+                classes[b] = (nclasses + b % room) as u8;
+            }
+            nclasses += room;
+        }
+        // Trie over classes.
         let mut children: Vec<HashMap<u8, u32>> = vec![HashMap::new()];
-        let mut depth = vec![0u32];
-        let mut own: Vec<Vec<(u32, Entry)>> = vec![Vec::new()];
+        let mut own_outs: Vec<Vec<(u32, Entry)>> = vec![Vec::new()];
         for (anchor, entry) in anchored {
             let mut node = 0usize;
             for &b in anchor {
-                node = match children[node].get(&b) {
-                    Some(&c) => c as usize,
+                let c = classes[b as usize];
+                node = match children[node].get(&c) {
+                    Some(&n) => n as usize,
                     None => {
-                        let c = children.len();
-                        children[node].insert(b, c as u32);
+                        let n = children.len();
+                        children[node].insert(c, n as u32);
                         children.push(HashMap::new());
-                        depth.push(depth[node] + 1);
-                        own.push(Vec::new());
-                        c
+                        own_outs.push(Vec::new());
+                        n
                     }
                 };
             }
-            own[node].push((anchor.len() as u32, *entry));
+            own_outs[node].push((anchor.len() as u32, *entry));
         }
         let states = children.len();
         if states > MAX_DFA_STATES {
             return None;
         }
-        // Alphabet: one class per byte the anchors use, class 0 for all others.
-        let mut classes = [0u8; 256];
-        let mut nclasses = 1usize;
-        for (anchor, _) in anchored {
-            for &b in anchor {
-                if classes[b as usize] == 0 {
-                    if nclasses == 256 {
-                        return None;
-                    }
-                    classes[b as usize] = nclasses as u8;
-                    nclasses += 1;
-                }
-            }
-        }
-        // Breadth-first: failure links and full transitions.
-        // State ids fit u16 (checked above): build the table in its final width.
-        let mut trans = vec![0u16; states * nclasses];
+        // Breadth-first: failure links and full transitions (over trie ids).
+        let mut trans = vec![0u32; states * nclasses];
         let mut fail = vec![0u32; states];
-        let mut order = Vec::with_capacity(states);
+        let mut order = vec![0u32];
         let mut queue = std::collections::VecDeque::new();
-        for (&b, &c) in &children[0] {
-            trans[classes[b as usize] as usize] = c as u16;
-            queue.push_back(c);
+        for (&c, &n) in &children[0] {
+            trans[c as usize] = n;
+            queue.push_back(n);
         }
         while let Some(s) = queue.pop_front() {
             order.push(s);
             let s = s as usize;
             for c in 0..nclasses {
-                let via_fail = trans[fail[s] as usize * nclasses + c];
-                trans[s * nclasses + c] = via_fail;
+                trans[s * nclasses + c] = trans[fail[s] as usize * nclasses + c];
             }
-            let kids: Vec<(u8, u32)> = children[s].iter().map(|(b, c)| (*b, *c)).collect();
-            for (b, child) in kids {
-                let c = classes[b as usize] as usize;
-                fail[child as usize] = trans[fail[s] as usize * nclasses + c] as u32;
-                trans[s * nclasses + c] = child as u16;
+            let mut kids: Vec<(u8, u32)> = children[s].iter().map(|(b, n)| (*b, *n)).collect();
+            kids.sort_unstable();
+            for (c, child) in kids {
+                fail[child as usize] = trans[fail[s] as usize * nclasses + c as usize];
+                trans[s * nclasses + c as usize] = child;
                 queue.push_back(child);
             }
         }
         // Outputs: own anchors plus those of the failure chain (shorter anchors ending here).
         let mut outs_of: Vec<Vec<(u32, Entry)>> = vec![Vec::new(); states];
-        for &s in &order {
+        for &s in &order[1..] {
             let s = s as usize;
-            let mut o = own[s].clone();
+            let mut o = own_outs[s].clone();
             o.extend(outs_of[fail[s] as usize].iter().copied());
             outs_of[s] = o;
         }
-        // Renumber: states without outputs first (the start state stays 0).
+        let leaf = |s: usize| s != 0 && children[s].is_empty();
+        // Renumber, each group in breadth-first order (shallow states, which text visits
+        // most, share cache lines): rows without outputs, rows with outputs, leaves.
         let mut new_id = vec![0u32; states];
         let mut next = 0u32;
-        for s in 0..states {
-            if outs_of[s].is_empty() {
-                new_id[s] = next;
-                next += 1;
+        let groups: [&dyn Fn(usize) -> bool; 3] = [
+            &|s| !leaf(s) && outs_of[s].is_empty(),
+            &|s| !leaf(s) && !outs_of[s].is_empty(),
+            &|s| leaf(s),
+        ];
+        let mut bounds = [0u32; 3];
+        for (g, keep) in groups.iter().enumerate() {
+            bounds[g] = next;
+            for &s in &order {
+                if keep(s as usize) {
+                    new_id[s as usize] = next;
+                    next += 1;
+                }
             }
         }
-        let first_out = next;
-        let mut out_ranges = Vec::new();
+        let (first_out, first_leaf) = (bounds[1], bounds[2]);
+        let mut rows = vec![0u16; first_leaf as usize * nclasses];
+        let mut out_ranges = vec![(0u32, 0u32); states - first_out as usize];
         let mut outs = Vec::new();
+        let mut leaf_next = vec![0u16; states - first_leaf as usize];
         for s in 0..states {
-            if !outs_of[s].is_empty() {
-                new_id[s] = next;
-                next += 1;
+            let id = new_id[s] as usize;
+            if id < first_leaf as usize {
+                for c in 0..nclasses {
+                    rows[id * nclasses + c] = new_id[trans[s * nclasses + c] as usize] as u16;
+                }
+            } else {
+                // The nearest state with a row in the failure chain.
+                let mut f = fail[s] as usize;
+                while leaf(f) {
+                    f = fail[f] as usize;
+                }
+                leaf_next[id - first_leaf as usize] = new_id[f] as u16;
+            }
+            if id >= first_out as usize {
                 let start = outs.len() as u32;
                 outs.extend(outs_of[s].iter().copied());
-                out_ranges.push((start, outs.len() as u32));
-            }
-        }
-        let mut table = vec![0u16; states * nclasses];
-        for s in 0..states {
-            for c in 0..nclasses {
-                table[new_id[s] as usize * nclasses + c] =
-                    new_id[trans[s * nclasses + c] as usize] as u16;
+                out_ranges[id - first_out as usize] = (start, outs.len() as u32);
             }
         }
         Some(AnchorDfa {
             classes,
             nclasses,
-            trans: table.into_boxed_slice(),
+            trans: rows.into_boxed_slice(),
             first_out: first_out as u16,
+            first_leaf: first_leaf as u16,
+            leaf_next: leaf_next.into_boxed_slice(),
             out_ranges: out_ranges.into_boxed_slice(),
             outs: outs.into_boxed_slice(),
         })
     }
 
     fn memory(&self) -> usize {
-        256 + self.trans.len() * 2 + self.out_ranges.len() * 8 + self.outs.len() * 20
+        256 + self.trans.len() * 2
+            + self.leaf_next.len() * 2
+            + self.out_ranges.len() * 8
+            + self.outs.len() * 20
+    }
+
+    /// Confirms the literals of the output state `state`, whose anchors end at
+    /// `hay[end - 1]`; returns the state the walk goes on from.
+    #[cold]
+    #[inline(never)]
+    fn outputs(
+        &self,
+        state: usize,
+        end: usize,
+        hay: &[u8],
+        bytes: &[u8],
+        fire: &mut impl FnMut(u32),
+    ) -> usize {
+        let (s, e) = self.out_ranges[state - self.first_out as usize];
+        for &(alen, (atom, off, start, len)) in &self.outs[s as usize..e as usize] {
+            let (alen, off, len) = (alen as usize, off as usize, len as usize);
+            let Some(lstart) = end.checked_sub(alen + off) else {
+                continue;
+            };
+            if lstart + len <= hay.len()
+                && hay[lstart..lstart + len] == bytes[start as usize..start as usize + len]
+            {
+                fire(atom);
+            }
+        }
+        if state >= self.first_leaf as usize {
+            self.leaf_next[state - self.first_leaf as usize] as usize
+        } else {
+            state
+        }
+    }
+
+    /// One walk over `hay[from..to]` from the start state.
+    #[inline(always)]
+    fn chain(&self, hay: &[u8], from: usize, to: usize, bytes: &[u8], fire: &mut impl FnMut(u32)) {
+        let nc = self.nclasses;
+        let first_out = self.first_out as usize;
+        let mut state = 0usize;
+        for (i, &b) in hay[from..to].iter().enumerate() {
+            state = self.trans[state * nc + self.classes[b as usize] as usize] as usize;
+            if state >= first_out {
+                state = self.outputs(state, from + i + 1, hay, bytes, fire);
+            }
+        }
+    }
+
+    /// Reports the literals whose anchors occur in `hay` (each confirmed in full).
+    ///
+    /// A DFA walk is a chain of dependent loads, one per byte; long values are cut into four
+    /// overlapping pieces walked side by side, so that four chains are in flight at once.
+    /// A piece starts three bytes (an anchor's length less one) before the part it is for,
+    /// from the start state, so an anchor that ends in its part is found whole.
+    #[inline]
+    fn scan(&self, hay: &[u8], bytes: &[u8], fire: &mut impl FnMut(u32)) {
+        const BACK: usize = 3;
+        let n = hay.len();
+        if n < 64 {
+            self.chain(hay, 0, n, bytes, fire);
+            return;
+        }
+        let part = n.div_ceil(4);
+        // Piece k walks [k * part - BACK, (k + 1) * part), the last one to `n`.
+        let starts = [0, part - BACK, 2 * part - BACK, 3 * part - BACK];
+        let ends = [part, 2 * part, 3 * part, n];
+        let common = part.min(n - starts[3]);
+        let nc = self.nclasses;
+        let first_out = self.first_out as usize;
+        let (trans, classes) = (&*self.trans, &self.classes);
+        let (p0, p1, p2, p3) = (
+            &hay[..common],
+            &hay[starts[1]..starts[1] + common],
+            &hay[starts[2]..starts[2] + common],
+            &hay[starts[3]..starts[3] + common],
+        );
+        let mut st = [0usize; 4];
+        for (t, (((&b0, &b1), &b2), &b3)) in p0.iter().zip(p1).zip(p2).zip(p3).enumerate() {
+            let s0 = trans[st[0] * nc + classes[b0 as usize] as usize] as usize;
+            let s1 = trans[st[1] * nc + classes[b1 as usize] as usize] as usize;
+            let s2 = trans[st[2] * nc + classes[b2 as usize] as usize] as usize;
+            let s3 = trans[st[3] * nc + classes[b3 as usize] as usize] as usize;
+            st = [s0, s1, s2, s3];
+            if (s0 >= first_out) | (s1 >= first_out) | (s2 >= first_out) | (s3 >= first_out) {
+                for k in 0..4 {
+                    if st[k] >= first_out {
+                        st[k] = self.outputs(st[k], starts[k] + t + 1, hay, bytes, fire);
+                    }
+                }
+            }
+        }
+        // Tails: each piece to its end.
+        for k in 0..4 {
+            let mut s = st[k];
+            for i in starts[k] + common..ends[k] {
+                s = trans[s * nc + classes[hay[i] as usize] as usize] as usize;
+                if s >= first_out {
+                    s = self.outputs(s, i + 1, hay, bytes, fire);
+                }
+            }
+        }
     }
 }
 
@@ -345,15 +497,10 @@ pub(crate) struct SlotScanner {
     /// The `contains` literals' anchor automaton, when it fits (`u16` states); otherwise the
     /// filters below are used.
     dfa: Option<AnchorDfa>,
-    /// Literals of seven bytes or more, each filed under four consecutive windows, so that
-    /// one of them starts at a multiple of four in any occurrence: checked every 4th byte.
-    strided: Filed,
-    /// Literals of four to six bytes under their rarest window: checked at every byte.
-    dense: Filed,
-    /// Literals of three bytes under themselves (hashed filter).
-    mid: Filed,
-    /// Literals of two bytes under themselves (direct filter).
-    short: Filed,
+    /// Literals of four bytes or more, under their rarest four-byte window (hashed filter).
+    quads: Filed,
+    /// Literals of two and three bytes, under their first two bytes (direct filter).
+    pairs: Filed,
     singles: Vec<(u8, u32)>,
     /// Literal bytes of the `contains` atoms, addressed by the `Filed` entries.
     bytes: Vec<u8>,
@@ -407,7 +554,7 @@ impl SlotScanner {
 
     /// `use_dfa: false` forces the filter path (the fallback for anchor sets whose automaton
     /// would need more than `u16` states), for tests.
-    fn build_with(
+    pub(crate) fn build_with(
         atoms: &[(u32, AtomKind, &[u8])],
         counts: &GramCounts,
         use_dfa: bool,
@@ -415,10 +562,8 @@ impl SlotScanner {
         let mut exact: HashMap<&[u8], Vec<u32>> = HashMap::new();
         let mut prefixes = Vec::new();
         let mut suffixes = Vec::new();
-        let mut strided: HashMap<u32, Vec<Entry>> = HashMap::new();
-        let mut dense: HashMap<u32, Vec<Entry>> = HashMap::new();
-        let mut mid: HashMap<u32, Vec<Entry>> = HashMap::new();
-        let mut short: HashMap<u32, Vec<Entry>> = HashMap::new();
+        let mut quads: HashMap<u32, Vec<Entry>> = HashMap::new();
+        let mut pairs: HashMap<u32, Vec<Entry>> = HashMap::new();
         let mut singles = Vec::new();
         let mut bytes = Vec::new();
         let mut anchored: Vec<(Vec<u8>, Entry)> = Vec::new();
@@ -451,42 +596,24 @@ impl SlotScanner {
                     match lit.len() {
                         0 => {}
                         1 => singles.push((lit[0], id)),
-                        2 => short
+                        2 | 3 => pairs
                             .entry(u16::from_le_bytes([lit[0], lit[1]]) as u32)
                             .or_default()
                             .push((id, 0, start, len)),
-                        3 => mid
-                            .entry(u32::from_le_bytes([lit[0], lit[1], lit[2], 0]))
-                            .or_default()
-                            .push((id, 0, start, len)),
-                        4..=6 => {
+                        _ => {
                             let off = (0..=lit.len() - 4)
                                 .min_by_key(|&o| cost(&lit[o..o + 4]))
                                 .unwrap_or(0);
-                            dense
+                            quads
                                 .entry(gram4(&lit[off..off + 4]))
                                 .or_default()
                                 .push((id, off as u32, start, len));
-                        }
-                        _ => {
-                            // Four consecutive windows starting at `base`: the cheapest run.
-                            let base = (0..=lit.len() - 7)
-                                .min_by_key(|&b| {
-                                    (b..b + 4).map(|o| cost(&lit[o..o + 4])).sum::<u64>()
-                                })
-                                .unwrap_or(0);
-                            for off in base..base + 4 {
-                                strided
-                                    .entry(gram4(&lit[off..off + 4]))
-                                    .or_default()
-                                    .push((id, off as u32, start, len));
-                            }
                         }
                     }
                 }
             }
         }
-        let dfa = if use_dfa {
+        let dfa = if use_dfa && !anchored.is_empty() {
             AnchorDfa::build(&anchored)
         } else {
             None
@@ -500,10 +627,10 @@ impl SlotScanner {
             v.sort_unstable_by_key(|(g, _)| *g);
             Filed::build(v, bits, hashed)
         };
-        let strided_bits = (strided.len() * 32).next_power_of_two().max(512);
-        let dense_bits = (dense.len() * 32).next_power_of_two().max(512);
-        let mid_bits = (mid.len() * 32).next_power_of_two().max(512);
-        let short_bits = if short.is_empty() { 0 } else { 1 << 16 };
+        // About 16 filter bits per window (a few percent of positions pass by chance), at most
+        // 256 Ki bits (32 KiB).
+        let quad_bits = (quads.len() * 16).next_power_of_two().clamp(4096, 1 << 18);
+        let pair_bits = if pairs.is_empty() { 0 } else { 1 << 16 };
         SlotScanner {
             exact: exact
                 .into_iter()
@@ -511,10 +638,8 @@ impl SlotScanner {
                 .collect(),
             prefix: Trie::build(&prefixes, false),
             suffix: Trie::build(&suffixes, true),
-            strided: filters(strided, strided_bits, true),
-            dense: filters(dense, dense_bits, true),
-            mid: filters(mid, mid_bits, true),
-            short: filters(short, short_bits, false),
+            quads: filters(quads, quad_bits, true),
+            pairs: filters(pairs, pair_bits, false),
             dfa,
             singles,
             bytes,
@@ -534,76 +659,52 @@ impl SlotScanner {
         self.prefix.walk(hay.iter().copied(), &mut fire);
         self.suffix.walk(hay.iter().rev().copied(), &mut fire);
         if let Some(dfa) = &self.dfa {
-            let nc = dfa.nclasses;
-            let mut state = 0usize;
-            for (i, &b) in hay.iter().enumerate() {
-                state = dfa.trans[state * nc + dfa.classes[b as usize] as usize] as usize;
-                if state >= dfa.first_out as usize {
-                    let (s, e) = dfa.out_ranges[state - dfa.first_out as usize];
-                    for &(alen, (atom, off, start, len)) in &dfa.outs[s as usize..e as usize] {
-                        // The anchor ends at byte i; the literal starts `off` bytes before it.
-                        let (alen, off, len) = (alen as usize, off as usize, len as usize);
-                        let Some(lstart) = (i + 1).checked_sub(alen + off) else {
-                            continue;
-                        };
-                        if alen == len
-                            || lstart + len <= hay.len()
-                                && hay[lstart..lstart + len]
-                                    == self.bytes[start as usize..start as usize + len]
-                        {
-                            fire(atom);
-                        }
-                    }
-                }
-            }
+            dfa.scan(hay, &self.bytes, &mut fire);
             return;
         }
-        let n = hay.len();
-        if !self.short.table.is_empty() && n >= 2 {
-            let f = &self.short.filter;
-            for (i, w) in hay.windows(2).enumerate() {
-                let g = u16::from_le_bytes([w[0], w[1]]) as u32;
-                if f[g as usize >> 6] & (1 << (g & 63)) != 0 {
-                    self.verify(&self.short, g, i, hay, &mut fire);
-                }
-            }
-        }
-        if !self.mid.table.is_empty() && n >= 3 {
-            let f = &self.mid.filter;
-            let shift = 64 - (f.len() * 64).trailing_zeros();
-            for (i, w) in hay.windows(3).enumerate() {
-                let g = u32::from_le_bytes([w[0], w[1], w[2], 0]);
-                let h = ((g as u64).wrapping_mul(K) >> shift) as usize;
-                if f[h >> 6] & (1 << (h & 63)) != 0 {
-                    self.verify(&self.mid, g, i, hay, &mut fire);
-                }
-            }
-        }
-        if !self.dense.table.is_empty() && n >= 4 {
-            let f = &self.dense.filter;
-            let shift = 64 - (f.len() * 64).trailing_zeros();
-            for (i, w) in hay.windows(4).enumerate() {
-                let g = u32::from_le_bytes(<[u8; 4]>::try_from(w).unwrap_or_default());
-                let h = ((g as u64).wrapping_mul(K) >> shift) as usize;
-                if f[h >> 6] & (1 << (h & 63)) != 0 {
-                    self.verify(&self.dense, g, i, hay, &mut fire);
-                }
-            }
-        }
-        if !self.strided.table.is_empty() && n >= 7 {
-            let f = &self.strided.filter;
-            let shift = 64 - (f.len() * 64).trailing_zeros();
-            for (k, w) in hay.chunks_exact(4).enumerate() {
-                let g = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-                let h = ((g as u64).wrapping_mul(K) >> shift) as usize;
-                if f[h >> 6] & (1 << (h & 63)) != 0 {
-                    self.verify(&self.strided, g, k * 4, hay, &mut fire);
-                }
-            }
-        }
+        self.filter_scan(hay, &mut fire);
         for &(b, a) in &self.singles {
             if memchr::memchr(b, hay).is_some() {
                 fire(a);
+            }
+        }
+    }
+
+    /// The filter path: at every position, the four-byte window through the hashed filter
+    /// and the two-byte pair through the direct one; hits are confirmed in full.
+    #[inline]
+    fn filter_scan(&self, hay: &[u8], fire: &mut impl FnMut(u32)) {
+        let n = hay.len();
+        let (q, p) = (&self.quads, &self.pairs);
+        let (has_q, has_p) = (!q.table.is_empty(), !p.table.is_empty());
+        if !has_q && !has_p {
+            return;
+        }
+        let qshift = 32 - (q.filter.len() * 64).trailing_zeros();
+        let mut i = 0;
+        for w in hay.windows(4) {
+            let w = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+            if has_q {
+                let h = (w.wrapping_mul(0x9E37_79B1) >> qshift) as usize;
+                if q.filter[h >> 6] >> (h & 63) & 1 != 0 {
+                    self.verify(q, w, i, hay, fire);
+                }
+            }
+            if has_p {
+                let g = w & 0xffff;
+                if p.filter[g as usize >> 6] >> (g & 63) & 1 != 0 {
+                    self.verify(p, g, i, hay, fire);
+                }
+            }
+            i += 1;
+        }
+        // The last pairs (no whole window left).
+        if has_p {
+            for j in i..n.saturating_sub(1) {
+                let g = u16::from_le_bytes([hay[j], hay[j + 1]]) as u32;
+                if p.filter[g as usize >> 6] >> (g & 63) & 1 != 0 {
+                    self.verify(p, g, j, hay, fire);
+                }
             }
         }
     }
@@ -627,10 +728,8 @@ impl SlotScanner {
         self.exact.keys().map(|k| k.len() + 40).sum::<usize>()
             + self.prefix.memory()
             + self.suffix.memory()
-            + self.strided.memory()
-            + self.dense.memory()
-            + self.mid.memory()
-            + self.short.memory()
+            + self.quads.memory()
+            + self.pairs.memory()
             + self.dfa.as_ref().map_or(0, AnchorDfa::memory)
             + self.bytes.len()
             + self.singles.len() * 8
@@ -700,6 +799,45 @@ mod tests {
         }
     }
 
+    /// More distinct bytes than the DFA has classes: bytes sharing a class must not make
+    /// literals hold that do not (every hit is confirmed), and none may be missed.
+    #[test]
+    fn shared_classes_are_confirmed() {
+        // 200 one-byte and two-byte literals over 200 distinct bytes.
+        let owned: Vec<(u32, Vec<u8>)> = (0..200u32)
+            .map(|i| {
+                let b = 40 + i as u8;
+                (i, if i % 2 == 0 { vec![b] } else { vec![b, b] })
+            })
+            .collect();
+        let lits: Vec<(u32, AtomKind, &[u8])> = owned
+            .iter()
+            .map(|(i, l)| (*i, AtomKind::Contains, &l[..]))
+            .collect();
+        let counts = count_grams(lits.iter().map(|l| l.2));
+        let s = SlotScanner::build_with(&lits, &counts, true);
+        let dfa = s.dfa.as_ref().expect("dfa");
+        assert_eq!(dfa.nclasses, MAX_CLASSES);
+        for b in 0..=255u8 {
+            for hay in [
+                vec![b],
+                vec![b, b],
+                vec![b'x'; 70].into_iter().chain([b, b]).collect(),
+            ] {
+                let mut got = Vec::new();
+                s.scan(&hay, |a| got.push(a));
+                got.sort_unstable();
+                got.dedup();
+                let want: Vec<u32> = lits
+                    .iter()
+                    .filter(|(_, _, lit)| hay.windows(lit.len()).any(|w| w == *lit))
+                    .map(|(id, _, _)| *id)
+                    .collect();
+                assert_eq!(got, want, "byte {b}");
+            }
+        }
+    }
+
     /// Random literal sets over a small alphabet (many overlaps, repeats, literals at the
     /// very start and end) against the plain definition.
     #[test]
@@ -711,8 +849,12 @@ mod tests {
             seed ^= seed << 17;
             seed % m
         };
-        let alphabet = b"ab\\c. ";
-        for round in 0..300 {
+        let small = b"ab\\c. ".to_vec();
+        // Every fourth round all 256 byte values: more than the DFA's classes, which then
+        // share classes (hits to confirm, never a miss).
+        let all: Vec<u8> = (0..=255).collect();
+        for round in 0..400 {
+            let alphabet = if round % 4 == 2 { &all } else { &small };
             let mut owned: Vec<(u32, AtomKind, Vec<u8>)> = Vec::new();
             for id in 0..(1 + next(40)) as u32 {
                 let len = 1 + next(12) as usize;
@@ -731,11 +873,13 @@ mod tests {
                 owned.iter().map(|(i, k, l)| (*i, *k, &l[..])).collect();
             let counts = count_grams(lits.iter().map(|l| l.2));
             let s = SlotScanner::build_with(&lits, &counts, round % 2 == 0);
-            assert_eq!(s.dfa.is_some(), round % 2 == 0);
+            let any_contains = lits.iter().any(|l| l.1 == AtomKind::Contains);
+            assert_eq!(s.dfa.is_some(), round % 2 == 0 && any_contains);
             for _ in 0..20 {
                 // Random bytes with some of the literals planted at random places.
+                // (Every third round long values: the DFA walks those in four pieces.)
                 let mut hay: Vec<u8> = Vec::new();
-                for _ in 0..next(6) {
+                for _ in 0..next(if round % 3 == 0 { 60 } else { 6 }) {
                     for _ in 0..next(5) {
                         hay.push(alphabet[next(alphabet.len() as u64) as usize]);
                     }
