@@ -227,7 +227,7 @@ pub fn load(settings: Settings) -> Result<LoadReport, String> {
     }
     let n_files = texts.len();
     let (rules, parse_errors) = sigmatag::parse_texts(texts, &opts);
-    let (set, compile_errors) = RuleSet::compile(&rules, pipeline);
+    let (set, compile_errors) = RuleSet::compile_owned(rules, pipeline);
     rejected.extend(parse_errors);
     rejected.extend(compile_errors);
     Ok(LoadReport {

@@ -97,7 +97,7 @@ pub fn load(paths: &[PathBuf], pipeline: Pipeline, opts: &LoadOptions) -> std::i
     let n_files = texts.len();
     let (mut rules, mut rejected) = parse_texts(texts, opts);
     rejected.extend(cap_rules(&mut rules, MAX_RULES));
-    let (set, compile_errors) = RuleSet::compile(&rules, pipeline);
+    let (set, compile_errors) = RuleSet::compile_owned(rules, pipeline);
     rejected.extend(read_errors);
     rejected.extend(compile_errors);
     Ok(Loaded {

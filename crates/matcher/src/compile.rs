@@ -42,7 +42,7 @@ pub(crate) enum ValueMatcher {
     /// Any of these patterns on the value's text (folded unless `cased`). `atoms` holds the
     /// index atom of every pattern when all of them are indexed.
     Text {
-        pats: Vec<BytePattern>,
+        pats: Box<[BytePattern]>,
         cased: bool,
         atoms: Option<Box<[u32]>>,
         /// Necessary atoms (one of them holds whenever a pattern matches), for triggering.
@@ -639,7 +639,7 @@ impl Shared {
                 .collect::<Option<Vec<u32>>>()
                 .map(Vec::into_boxed_slice);
             return Ok(ValueMatcher::Text {
-                pats,
+                pats: pats.into_boxed_slice(),
                 cased: true,
                 atoms: None,
                 hints,
@@ -678,7 +678,7 @@ impl Shared {
             .collect::<Option<Vec<u32>>>()
             .map(Vec::into_boxed_slice);
         Ok(ValueMatcher::Text {
-            pats,
+            pats: pats.into_boxed_slice(),
             cased,
             atoms,
             hints,

@@ -128,25 +128,50 @@ impl RuleSet {
     /// Compiles rules under a pipeline. Rules that cannot run are returned as errors; the
     /// others are in the set, in input order (indices into the rules that compiled).
     pub fn compile(rules: &[Rule], pipeline: Pipeline) -> (RuleSet, Vec<RuleError>) {
+        Self::compile_each(rules.iter().map(std::borrow::Cow::Borrowed), pipeline)
+    }
+
+    /// [`RuleSet::compile`] that takes the rules and drops each one's syntax tree as soon as
+    /// it is compiled, so that the trees and the index under construction are never in
+    /// memory together (about 12 MB less at the peak of loading all SigmaHQ rules).
+    pub fn compile_owned(rules: Vec<Rule>, pipeline: Pipeline) -> (RuleSet, Vec<RuleError>) {
+        Self::compile_each(rules.into_iter().map(std::borrow::Cow::Owned), pipeline)
+    }
+
+    fn compile_each<'a>(
+        rules: impl Iterator<Item = std::borrow::Cow<'a, Rule>>,
+        pipeline: Pipeline,
+    ) -> (RuleSet, Vec<RuleError>) {
         let mut shared = Shared::new(pipeline);
         let mut compiled = Vec::new();
         let mut infos = Vec::new();
         let mut errors = Vec::new();
         for r in rules {
-            match compile::compile_rule(&mut shared, r) {
+            match compile::compile_rule(&mut shared, &r) {
                 Ok(c) => {
                     compiled.push(c);
-                    infos.push(RuleInfo {
-                        id: r.id.clone(),
-                        title: r.title.clone(),
-                        level: r.level.clone(),
-                        tags: r.tags.clone(),
-                        source: r.source.clone(),
+                    infos.push(match r {
+                        std::borrow::Cow::Owned(r) => RuleInfo {
+                            id: r.id,
+                            title: r.title,
+                            level: r.level,
+                            tags: r.tags,
+                            source: r.source,
+                        },
+                        std::borrow::Cow::Borrowed(r) => RuleInfo {
+                            id: r.id.clone(),
+                            title: r.title.clone(),
+                            level: r.level.clone(),
+                            tags: r.tags.clone(),
+                            source: r.source.clone(),
+                        },
                     });
                 }
                 Err(e) => errors.push(e),
             }
         }
+        compiled.shrink_to_fit();
+        infos.shrink_to_fit();
         shared.finish();
         let index = index::build(&shared, &compiled);
         (

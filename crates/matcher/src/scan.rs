@@ -268,19 +268,22 @@ impl AnchorDfa {
             }
             nclasses += room;
         }
-        // Trie over classes.
-        let mut children: Vec<HashMap<u8, u32>> = vec![HashMap::new()];
+        // Trie over classes (children as short sorted lists: most states have one or two).
+        let mut children: Vec<Vec<(u8, u16)>> = vec![Vec::new()];
         let mut own_outs: Vec<Vec<(u32, Entry)>> = vec![Vec::new()];
         for (anchor, entry) in anchored {
             let mut node = 0usize;
             for &b in anchor {
                 let c = classes[b as usize];
-                node = match children[node].get(&c) {
-                    Some(&n) => n as usize,
-                    None => {
+                node = match children[node].binary_search_by_key(&c, |k| k.0) {
+                    Ok(i) => children[node][i].1 as usize,
+                    Err(i) => {
                         let n = children.len();
-                        children[node].insert(c, n as u32);
-                        children.push(HashMap::new());
+                        if n > MAX_DFA_STATES {
+                            return None;
+                        }
+                        children[node].insert(i, (c, n as u16));
+                        children.push(Vec::new());
                         own_outs.push(Vec::new());
                         n
                     }
@@ -289,43 +292,66 @@ impl AnchorDfa {
             own_outs[node].push((anchor.len() as u32, *entry));
         }
         let states = children.len();
-        if states > MAX_DFA_STATES {
-            return None;
-        }
-        // Breadth-first: failure links and full transitions (over trie ids).
-        let mut trans = vec![0u32; states * nclasses];
-        let mut fail = vec![0u32; states];
-        let mut order = vec![0u32];
-        let mut queue = std::collections::VecDeque::new();
-        for (&c, &n) in &children[0] {
-            trans[c as usize] = n;
-            queue.push_back(n);
-        }
+        let leaf = |s: usize| s != 0 && children[s].is_empty();
+        // Final numbering first, each group in breadth-first order (shallow states, which
+        // text visits most, share cache lines): rows without outputs, rows with outputs,
+        // leaves. Whether a state has outputs (its own or its failure chain's) needs the
+        // failure links, so they come first, with transitions kept only for states that
+        // will have a row (a leaf's transitions are those of the nearest state with a row in
+        // its failure chain, `up`).
+        let nrows = (0..states).filter(|&s| !leaf(s)).count();
+        let mut row_of = vec![u32::MAX; states];
+        let mut next = 0u32;
+        let mut order = Vec::with_capacity(states);
+        let mut queue = std::collections::VecDeque::from([0u16]);
         while let Some(s) = queue.pop_front() {
             order.push(s);
-            let s = s as usize;
-            for c in 0..nclasses {
-                trans[s * nclasses + c] = trans[fail[s] as usize * nclasses + c];
+            if !leaf(s as usize) {
+                row_of[s as usize] = next;
+                next += 1;
             }
-            let mut kids: Vec<(u8, u32)> = children[s].iter().map(|(b, n)| (*b, *n)).collect();
-            kids.sort_unstable();
-            for (c, child) in kids {
-                fail[child as usize] = trans[fail[s] as usize * nclasses + c as usize];
-                trans[s * nclasses + c as usize] = child;
-                queue.push_back(child);
+            queue.extend(children[s as usize].iter().map(|k| k.1));
+        }
+        let mut trans = vec![0u16; nrows * nclasses];
+        let mut fail = vec![0u16; states];
+        let mut up = vec![0u16; states];
+        for &(c, n) in &children[0] {
+            trans[c as usize] = n;
+            // Failure link 0.
+            up[n as usize] = if leaf(n as usize) { 0 } else { n };
+        }
+        for &s in &order[1..] {
+            let s = s as usize;
+            if leaf(s) {
+                continue;
+            }
+            let (row, frow) = (
+                row_of[s] as usize * nclasses,
+                row_of[up[fail[s] as usize] as usize] as usize * nclasses,
+            );
+            trans.copy_within(frow..frow + nclasses, row);
+            for &(c, child) in &children[s] {
+                let f = trans[frow + c as usize];
+                fail[child as usize] = f;
+                trans[row + c as usize] = child;
+            }
+            for &(_, child) in &children[s] {
+                let child = child as usize;
+                up[child] = if leaf(child) {
+                    up[fail[child] as usize]
+                } else {
+                    child as u16
+                };
             }
         }
         // Outputs: own anchors plus those of the failure chain (shorter anchors ending here).
         let mut outs_of: Vec<Vec<(u32, Entry)>> = vec![Vec::new(); states];
         for &s in &order[1..] {
             let s = s as usize;
-            let mut o = own_outs[s].clone();
+            let mut o = std::mem::take(&mut own_outs[s]);
             o.extend(outs_of[fail[s] as usize].iter().copied());
             outs_of[s] = o;
         }
-        let leaf = |s: usize| s != 0 && children[s].is_empty();
-        // Renumber, each group in breadth-first order (shallow states, which text visits
-        // most, share cache lines): rows without outputs, rows with outputs, leaves.
         let mut new_id = vec![0u32; states];
         let mut next = 0u32;
         let groups: [&dyn Fn(usize) -> bool; 3] = [
@@ -344,6 +370,8 @@ impl AnchorDfa {
             }
         }
         let (first_out, first_leaf) = (bounds[1], bounds[2]);
+        // Rows in the new numbering, in place: row `row_of[s]` moves to `new_id[s]`; both
+        // numberings list the states with rows, so this is a permutation of rows.
         let mut rows = vec![0u16; first_leaf as usize * nclasses];
         let mut out_ranges = vec![(0u32, 0u32); states - first_out as usize];
         let mut outs = Vec::new();
@@ -351,16 +379,12 @@ impl AnchorDfa {
         for s in 0..states {
             let id = new_id[s] as usize;
             if id < first_leaf as usize {
+                let old = row_of[s] as usize * nclasses;
                 for c in 0..nclasses {
-                    rows[id * nclasses + c] = new_id[trans[s * nclasses + c] as usize] as u16;
+                    rows[id * nclasses + c] = new_id[trans[old + c] as usize] as u16;
                 }
             } else {
-                // The nearest state with a row in the failure chain.
-                let mut f = fail[s] as usize;
-                while leaf(f) {
-                    f = fail[f] as usize;
-                }
-                leaf_next[id - first_leaf as usize] = new_id[f] as u16;
+                leaf_next[id - first_leaf as usize] = new_id[up[s] as usize] as u16;
             }
             if id >= first_out as usize {
                 let start = outs.len() as u32;
@@ -368,6 +392,7 @@ impl AnchorDfa {
                 out_ranges[id - first_out as usize] = (start, outs.len() as u32);
             }
         }
+        drop(trans);
         Some(AnchorDfa {
             classes,
             nclasses,
