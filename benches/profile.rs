@@ -82,6 +82,38 @@ fn main() {
             lines.len() as f64 / best
         );
     }
+    if std::env::var_os("SIGMATAG_SLOW").is_some() {
+        // The slowest records (best of 9 timings each), with the rules evaluated for them.
+        let mut t: Vec<(u64, usize)> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let best = (0..9)
+                    .map(|_| {
+                        let t0 = std::time::Instant::now();
+                        let _ = set.match_record(&JsonBytes(l), &mut scratch);
+                        t0.elapsed().as_nanos() as u64
+                    })
+                    .min()
+                    .unwrap_or(0);
+                (best, i)
+            })
+            .collect();
+        t.sort_unstable();
+        let p = |q: f64| t[((t.len() - 1) as f64 * q) as usize].0;
+        println!("per record (best of 9): p50 {} ns, p99 {} ns, max {} ns", p(0.5), p(0.99), p(1.0));
+        let slow: Vec<&[u8]> = t.iter().rev().take(t.len() / 50).map(|&(_, i)| lines[i]).collect();
+        println!("slowest 2%: {}", set.debug_time_phases(&slow));
+        for &(ns, i) in t.iter().rev().take(8) {
+            let _ = set.match_record(&JsonBytes(lines[i]), &mut scratch);
+            let names: Vec<&str> = scratch
+                .last_candidates()
+                .iter()
+                .map(|r| set.info(*r as usize).title.as_str())
+                .collect();
+            println!("{ns} ns, {} bytes, evaluated {names:?}", lines[i].len());
+        }
+    }
     if std::env::var_os("SIGMATAG_PHASES").is_some() {
         println!("{}", set.debug_time_phases(&lines));
     }

@@ -1,8 +1,8 @@
 //! Finding a slot's atoms in one folded value, exactly, with small tables:
 //!
 //! - **exact** (and integer) atoms: one hash lookup of the whole value;
-//! - **prefix** atoms: a byte trie walked from the value's start;
-//! - **suffix** atoms: a trie of reversed literals walked from the value's end;
+//! - **prefix** and **suffix** atoms: one hash lookup of the value's first (last) `k` bytes
+//!   per edge length `k <= 8` the slot's literals use, longer literals confirmed in full;
 //! - **contains** atoms: every literal of four bytes or more is filed under one *anchor*, the
 //!   four-byte window of it that is rarest among the slot's literals. One pass over the value
 //!   loads each four-byte window, tests a bit in a hashed filter and, on a hit, compares the
@@ -21,102 +21,146 @@ use crate::index::AtomKind;
 
 const K: u64 = 0x9E37_79B9_7F4A_7C15;
 
-/// A byte trie in one open-addressing table keyed by (node, byte).
+/// Prefix (or suffix) literals, found by their first (or last) up to eight bytes: a literal
+/// of length `L` is filed under its edge word of `k = min(L, 8)` bytes; a value is looked up
+/// once per distinct `k` the set uses, with its own edge word of `k` bytes, and the literals
+/// longer than eight bytes under a hit are compared in full. The lookups are independent
+/// loads (a trie walk would be a chain of them, one per byte).
 #[derive(Debug, Default)]
-struct Trie {
-    /// (key + 1, child); key = node << 8 | byte; 0 marks an empty place.
-    table: Box<[(u64, u32)]>,
-    /// Per node: range into `atoms` of the atoms whose literal ends at this node.
-    ends: Vec<(u32, u32)>,
-    atoms: Vec<u32>,
+struct Affix {
+    /// Suffixes (the value's end) rather than prefixes.
+    suffix: bool,
+    /// The distinct edge lengths used, ascending.
+    lens: Box<[u8]>,
+    /// Open addressing: (edge word, edge length (0: empty), range into `entries`).
+    table: Box<[(u64, u32, u32)]>,
+    /// (atom, literal start in `bytes`, literal length).
+    entries: Box<[(u32, u32, u32)]>,
+    bytes: Box<[u8]>,
 }
 
-impl Trie {
-    fn build(lits: &[(&[u8], u32)], reversed: bool) -> Trie {
-        if lits.is_empty() {
-            return Trie::default();
-        }
-        let mut edges: HashMap<u64, u32> = HashMap::new();
-        let mut node_atoms: Vec<Vec<u32>> = vec![Vec::new()];
-        for (lit, atom) in lits {
-            let mut node = 0u32;
-            let mut step = |b: u8, node: &mut u32| {
-                let key = (*node as u64) << 8 | b as u64;
-                let next = node_atoms.len() as u32;
-                let child = *edges.entry(key).or_insert(next);
-                if child == next {
-                    node_atoms.push(Vec::new());
-                }
-                *node = child;
-            };
-            if reversed {
-                for &b in lit.iter().rev() {
-                    step(b, &mut node);
-                }
+/// The `k` (1..=8) bytes at the start (or end) of `v`, `k <= v.len()`, as a little-endian
+/// word in byte order, zero above.
+#[inline(always)]
+fn edge_word(v: &[u8], k: usize, suffix: bool) -> u64 {
+    let n = v.len();
+    if n >= 8 {
+        if suffix {
+            let w = u64::from_le_bytes(v[n - 8..].try_into().expect("8 bytes"));
+            w >> (8 * (8 - k))
+        } else {
+            let w = u64::from_le_bytes(v[..8].try_into().expect("8 bytes"));
+            if k == 8 {
+                w
             } else {
-                for &b in lit.iter() {
-                    step(b, &mut node);
-                }
+                w & ((1u64 << (8 * k)) - 1)
             }
-            node_atoms[node as usize].push(*atom);
         }
-        let size = (edges.len() * 2).next_power_of_two().max(2);
-        let mut table = vec![(0u64, 0u32); size].into_boxed_slice();
-        for (key, child) in edges {
-            let mut at = slot_of(key, size);
-            while table[at].0 != 0 {
+    } else {
+        let part = if suffix { &v[n - k..] } else { &v[..k] };
+        let mut w = 0u64;
+        for (i, &b) in part.iter().enumerate() {
+            w |= (b as u64) << (8 * i);
+        }
+        w
+    }
+}
+
+#[inline(always)]
+fn affix_slot(word: u64, k: usize, size: usize) -> usize {
+    ((word ^ (k as u64) << 59).wrapping_mul(K) >> (64 - size.trailing_zeros())) as usize
+        & (size - 1)
+}
+
+impl Affix {
+    fn build(lits: &[(&[u8], u32)], suffix: bool) -> Affix {
+        let mut filed: HashMap<(u64, u8), Vec<(u32, u32, u32)>> = HashMap::new();
+        let mut bytes = Vec::new();
+        for &(lit, atom) in lits {
+            if lit.is_empty() {
+                continue;
+            }
+            let k = lit.len().min(8);
+            let start = bytes.len() as u32;
+            bytes.extend_from_slice(lit);
+            filed
+                .entry((edge_word(lit, k, suffix), k as u8))
+                .or_default()
+                .push((atom, start, lit.len() as u32));
+        }
+        if filed.is_empty() {
+            return Affix::default();
+        }
+        let mut lens: Vec<u8> = filed.keys().map(|k| k.1).collect();
+        lens.sort_unstable();
+        lens.dedup();
+        let size = (filed.len() * 2).next_power_of_two();
+        let mut table = vec![(0u64, 0u32, 0u32); size].into_boxed_slice();
+        let mut entries = Vec::new();
+        let mut keys: Vec<_> = filed.into_iter().collect();
+        keys.sort_unstable();
+        for ((word, k), list) in keys {
+            let start = entries.len() as u32;
+            entries.extend(list);
+            let mut at = affix_slot(word, k as usize, size);
+            while table[at].1 & 0xff != 0 {
                 at = (at + 1) & (size - 1);
             }
-            table[at] = (key + 1, child);
+            // Edge length in the low byte, entries range start << 8; range end separately.
+            table[at] = (word, start << 8 | k as u32, entries.len() as u32);
         }
-        let mut ends = Vec::with_capacity(node_atoms.len());
-        let mut atoms = Vec::new();
-        for a in node_atoms {
-            let start = atoms.len() as u32;
-            atoms.extend(a);
-            ends.push((start, atoms.len() as u32));
-        }
-        Trie { table, ends, atoms }
-    }
-
-    #[inline]
-    fn child(&self, node: u32, b: u8) -> Option<u32> {
-        let key = (node as u64) << 8 | b as u64;
-        let mask = self.table.len() - 1;
-        let mut at = slot_of(key, self.table.len());
-        loop {
-            let (k, c) = self.table[at];
-            if k == key + 1 {
-                return Some(c);
-            }
-            if k == 0 {
-                return None;
-            }
-            at = (at + 1) & mask;
+        Affix {
+            suffix,
+            lens: lens.into_boxed_slice(),
+            table,
+            entries: entries.into_boxed_slice(),
+            bytes: bytes.into_boxed_slice(),
         }
     }
 
-    /// Follows `bytes` from the root, reporting the atoms of every node passed.
+    /// Reports the atoms whose literal `hay` starts (or ends) with.
     #[inline]
-    fn walk(&self, bytes: impl Iterator<Item = u8>, fire: &mut impl FnMut(u32)) {
-        if self.table.is_empty() {
-            return;
-        }
-        let mut node = 0u32;
-        for b in bytes {
-            match self.child(node, b) {
-                Some(c) => node = c,
-                None => return,
+    fn find(&self, hay: &[u8], fire: &mut impl FnMut(u32)) {
+        let size = self.table.len();
+        for &k in self.lens.iter() {
+            let k = k as usize;
+            if k > hay.len() {
+                return;
             }
-            let (s, e) = self.ends[node as usize];
-            for &a in &self.atoms[s as usize..e as usize] {
-                fire(a);
+            let word = edge_word(hay, k, self.suffix);
+            let mut at = affix_slot(word, k, size);
+            loop {
+                let (w, meta, end) = self.table[at];
+                let kk = (meta & 0xff) as usize;
+                if kk == 0 {
+                    break;
+                }
+                if kk == k && w == word {
+                    for &(atom, start, len) in &self.entries[(meta >> 8) as usize..end as usize] {
+                        let len = len as usize;
+                        if len <= 8 {
+                            fire(atom);
+                        } else if len <= hay.len() {
+                            let lit = &self.bytes[start as usize..start as usize + len];
+                            let part = if self.suffix {
+                                &hay[hay.len() - len..]
+                            } else {
+                                &hay[..len]
+                            };
+                            if part == lit {
+                                fire(atom);
+                            }
+                        }
+                    }
+                    break;
+                }
+                at = (at + 1) & (size - 1);
             }
         }
     }
 
     fn memory(&self) -> usize {
-        self.table.len() * 16 + self.ends.len() * 8 + self.atoms.len() * 4
+        self.table.len() * 16 + self.entries.len() * 12 + self.bytes.len() + self.lens.len()
     }
 }
 
@@ -517,8 +561,8 @@ impl AnchorDfa {
 #[derive(Debug, Default)]
 pub(crate) struct SlotScanner {
     exact: KeyMap<Box<[u32]>>,
-    prefix: Trie,
-    suffix: Trie,
+    prefix: Affix,
+    suffix: Affix,
     /// The `contains` literals' anchor automaton, when it fits (`u16` states); otherwise the
     /// filters below are used.
     dfa: Option<AnchorDfa>,
@@ -661,8 +705,8 @@ impl SlotScanner {
                 .into_iter()
                 .map(|(k, v)| (Box::from(k), v.into_boxed_slice()))
                 .collect(),
-            prefix: Trie::build(&prefixes, false),
-            suffix: Trie::build(&suffixes, true),
+            prefix: Affix::build(&prefixes, false),
+            suffix: Affix::build(&suffixes, true),
             quads: filters(quads, quad_bits, true),
             pairs: filters(pairs, pair_bits, false),
             dfa,
@@ -681,8 +725,8 @@ impl SlotScanner {
                 }
             }
         }
-        self.prefix.walk(hay.iter().copied(), &mut fire);
-        self.suffix.walk(hay.iter().rev().copied(), &mut fire);
+        self.prefix.find(hay, &mut fire);
+        self.suffix.find(hay, &mut fire);
         if let Some(dfa) = &self.dfa {
             dfa.scan(hay, &self.bytes, &mut fire);
             return;
