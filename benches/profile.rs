@@ -101,8 +101,18 @@ fn main() {
             .collect();
         t.sort_unstable();
         let p = |q: f64| t[((t.len() - 1) as f64 * q) as usize].0;
-        println!("per record (best of 9): p50 {} ns, p99 {} ns, max {} ns", p(0.5), p(0.99), p(1.0));
-        let slow: Vec<&[u8]> = t.iter().rev().take(t.len() / 50).map(|&(_, i)| lines[i]).collect();
+        println!(
+            "per record (best of 9): p50 {} ns, p99 {} ns, max {} ns",
+            p(0.5),
+            p(0.99),
+            p(1.0)
+        );
+        let slow: Vec<&[u8]> = t
+            .iter()
+            .rev()
+            .take(t.len() / 50)
+            .map(|&(_, i)| lines[i])
+            .collect();
         println!("slowest 2%: {}", set.debug_time_phases(&slow));
         for &(ns, i) in t.iter().rev().take(8) {
             let _ = set.match_record(&JsonBytes(lines[i]), &mut scratch);
