@@ -278,13 +278,9 @@ pub fn tag_stream(
         per_rule: vec![0; set.len()],
         ..TagStats::default()
     };
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
+    // One line: match, write it (tagged or byte-identical) and a newline.
+    let mut one = |body: &[u8], out: &mut BufWriter<_>, stats: &mut TagStats| {
         stats.records += 1;
-        let body = line.strip_suffix(b"\n").unwrap_or(&line);
         match set.match_record(&JsonBytes(body), &mut scratch) {
             Ok([]) => out.write_all(body)?,
             Ok(hits) => {
@@ -301,7 +297,28 @@ pub fn tag_stream(
                 out.write_all(body)?
             }
         }
-        out.write_all(b"\n")?;
+        out.write_all(b"\n")
+    };
+    loop {
+        // The complete lines in the read buffer are matched where they lie; a line that
+        // does not fit in it (or the last one, without a newline) is gathered in `line`.
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            break;
+        }
+        let mut done = 0;
+        for nl in memchr::memchr_iter(b'\n', chunk) {
+            one(&chunk[done..nl], &mut out, &mut stats)?;
+            done = nl + 1;
+        }
+        if done > 0 {
+            reader.consume(done);
+            continue;
+        }
+        line.clear();
+        reader.read_until(b'\n', &mut line)?;
+        let body = line.strip_suffix(b"\n").unwrap_or(&line);
+        one(body, &mut out, &mut stats)?;
     }
     out.flush()?;
     Ok(stats)
@@ -310,6 +327,75 @@ pub fn tag_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hands out at most `step` bytes per read, so that lines straddle the read buffer.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn lines_across_read_boundaries_come_out_the_same() {
+        let loaded = load(&[], Pipeline::preset("evtx").unwrap(), &Default::default()).unwrap();
+        let frags = tag_fragments(&loaded.set);
+        let example = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/events.jsonl"
+        ))
+        .unwrap();
+        let mut input = example.clone();
+        input.extend_from_slice(b"not json\n\n{\"long\":\"");
+        input.extend(std::iter::repeat_n(b'x', 150_000));
+        input.extend_from_slice(b"\"}\n");
+        input.extend_from_slice(&example);
+        input.extend_from_slice(b"{\"last\":\"no newline\"}");
+        let mut expected = Vec::new();
+        let whole =
+            tag_stream(&loaded.set, &input[..], &mut expected, b"\"sigma\"", &frags).unwrap();
+        assert!(
+            whole.matched > 0,
+            "the example events match the default rule"
+        );
+        let alone = tag_stream(
+            &loaded.set,
+            &example[..],
+            std::io::sink(),
+            b"\"sigma\"",
+            &frags,
+        )
+        .unwrap();
+        // "not json" and the empty line, besides the example's own.
+        assert_eq!(whole.unparsable, 2 * alone.unparsable + 2);
+        for step in [1, 7, 300, 4096, 1 << 16, 1 << 20] {
+            let mut out = Vec::new();
+            let stats = tag_stream(
+                &loaded.set,
+                Trickle(&input, step),
+                &mut out,
+                b"\"sigma\"",
+                &frags,
+            )
+            .unwrap();
+            assert_eq!(out, expected, "step {step}");
+            assert_eq!(
+                (stats.records, stats.matched),
+                (whole.records, whole.matched)
+            );
+        }
+        // Every line out is its line in, or that line with the tag spliced in.
+        let lines_in: Vec<&[u8]> = input.split(|b| *b == b'\n').collect();
+        let lines_out: Vec<&[u8]> = expected[..expected.len() - 1]
+            .split(|b| *b == b'\n')
+            .collect();
+        assert_eq!(lines_in.len(), lines_out.len());
+        assert_eq!(whole.records as usize, lines_in.len());
+    }
 
     #[test]
     fn splice_keeps_original_bytes() {
