@@ -814,12 +814,16 @@ impl RuleSet {
                 .count();
             total += si.scanner.memory();
             out.push_str(&format!(
-                "slot {} atoms {} memory {} KB bytes/rec {:.0} found/rec {:.1}\n",
+                "slot {} atoms {} memory {} KB bytes/rec {:.0} found/rec {:.1}{}\n",
                 si.slot,
                 atoms,
                 si.scanner.memory() / 1024,
                 bytes[k] as f64 / n,
-                found[k] as f64 / n
+                found[k] as f64 / n,
+                si.scanner
+                    .dfa_shape()
+                    .map(|(r, l, c)| format!(" (DFA: {r} rows, {l} leaves, {c} classes)"))
+                    .unwrap_or_default()
             ));
         }
         out.push_str(&format!("all slots: {} KB\n", total / 1024));

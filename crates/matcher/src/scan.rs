@@ -803,6 +803,13 @@ impl SlotScanner {
         }
     }
 
+    /// The anchor DFA's rows, leaves and classes, if any (diagnostics).
+    pub fn dfa_shape(&self) -> Option<(usize, usize, usize)> {
+        self.dfa
+            .as_ref()
+            .map(|d| (d.first_leaf as usize, d.leaf_next.len(), d.nclasses))
+    }
+
     /// Heap bytes held (diagnostics).
     pub fn memory(&self) -> usize {
         self.exact.keys().map(|k| k.len() + 40).sum::<usize>()
