@@ -174,6 +174,9 @@ impl BytePattern {
             BytePattern::Exact(b) => hay == &b[..],
             BytePattern::Prefix(b) => hay.starts_with(b),
             BytePattern::Suffix(b) => hay.ends_with(b),
+            // One-byte needles (never atoms: they would fire all the time) are common; memmem
+            // would build a searcher per call for them.
+            BytePattern::Contains(b) if b.len() == 1 => memchr::memchr(b[0], hay).is_some(),
             BytePattern::Contains(b) => memmem::find(hay, b).is_some(),
             BytePattern::Glob {
                 segs,

@@ -123,13 +123,25 @@ impl Affix {
     /// Reports the atoms whose literal `hay` starts (or ends) with.
     #[inline]
     fn find(&self, hay: &[u8], fire: &mut impl FnMut(u32)) {
+        if self.lens.is_empty() {
+            return;
+        }
         let size = self.table.len();
+        // The value's edge word of min(len, 8) bytes, once; shorter ones are cut from it.
+        let top = hay.len().min(8);
+        let full = edge_word(hay, top, self.suffix);
         for &k in self.lens.iter() {
             let k = k as usize;
-            if k > hay.len() {
+            if k > top {
                 return;
             }
-            let word = edge_word(hay, k, self.suffix);
+            let word = if k == top {
+                full
+            } else if self.suffix {
+                full >> (8 * (top - k))
+            } else {
+                full & ((1u64 << (8 * k)) - 1)
+            };
             let mut at = affix_slot(word, k, size);
             loop {
                 let (w, meta, end) = self.table[at];
@@ -149,7 +161,7 @@ impl Affix {
                             } else {
                                 &hay[..len]
                             };
-                            if part == lit {
+                            if same(part, lit) {
                                 fire(atom);
                             }
                         }
@@ -163,6 +175,26 @@ impl Affix {
 
     fn memory(&self) -> usize {
         self.table.len() * 16 + self.entries.len() * 12 + self.bytes.len() + self.lens.len()
+    }
+}
+
+/// `a == b` for slices of the same length, without a call for the short ones that
+/// confirmations mostly compare: two overlapping word loads from each side up to 16 bytes.
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    debug_assert_eq!(a.len(), b.len());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let w8 = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8"));
+    let w4 = |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().expect("4"));
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => w4(a, 0) == w4(b, 0) && w4(a, n - 4) == w4(b, n - 4),
+        8..=16 => w8(a, 0) == w8(b, 0) && w8(a, n - 8) == w8(b, n - 8),
+        _ => w8(a, 0) == w8(b, 0) && a[8..] == b[8..],
     }
 }
 
@@ -477,7 +509,10 @@ impl AnchorDfa {
                 continue;
             };
             if lstart + len <= hay.len()
-                && hay[lstart..lstart + len] == bytes[start as usize..start as usize + len]
+                && same(
+                    &hay[lstart..lstart + len],
+                    &bytes[start as usize..start as usize + len],
+                )
             {
                 fire(atom);
             }
@@ -797,7 +832,7 @@ impl SlotScanner {
                 continue;
             }
             let lit = &self.bytes[start as usize..start as usize + len];
-            if &hay[at - off..at - off + len] == lit {
+            if same(&hay[at - off..at - off + len], lit) {
                 fire(atom);
             }
         }
@@ -888,6 +923,27 @@ mod tests {
 
     /// More distinct bytes than the DFA has classes: bytes sharing a class must not make
     /// literals hold that do not (every hit is confirmed), and none may be missed.
+    #[test]
+    fn same_is_slice_equality() {
+        let mut x = 7u64;
+        let mut next = |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        for _ in 0..20_000 {
+            let n = next(40) as usize;
+            let a: Vec<u8> = (0..n).map(|_| next(3) as u8).collect();
+            let mut b = a.clone();
+            if n > 0 && next(2) == 0 {
+                let i = next(n as u64) as usize;
+                b[i] ^= 1 << next(8);
+            }
+            assert_eq!(same(&a, &b), a == b, "{a:?} {b:?}");
+        }
+    }
+
     #[test]
     fn shared_classes_are_confirmed() {
         // 200 one-byte and two-byte literals over 200 distinct bytes.
