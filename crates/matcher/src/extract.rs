@@ -913,19 +913,7 @@ detection:
         }
     }
 
-    /// A small deterministic generator (xorshift).
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-            xs[self.next() as usize % xs.len()]
-        }
-    }
+    use crate::testutil::Rng;
 
     fn gen_string(r: &mut Rng, out: &mut String) {
         out.push('"');

@@ -519,18 +519,12 @@ mod tests {
             " ",
             "klmnopqrstu",
         ];
-        let mut x = 99u64;
+        let mut rng = crate::testutil::Rng(99);
         for _ in 0..20_000 {
             let mut lit = String::new();
-            for _ in 0..(x % 12) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                lit.push_str(pieces[(x % pieces.len() as u64) as usize]);
+            for _ in 0..rng.below(12) {
+                lit.push_str(rng.pick(&pieces));
             }
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
             let want: String = serde_json::from_str(&format!("\"{lit}\"")).unwrap();
             let mut got = Vec::new();
             unescape_into(lit.as_bytes(), &mut got);

@@ -32,6 +32,8 @@ pub mod record;
 mod regex_lits;
 mod scan;
 mod structural;
+#[cfg(test)]
+mod testutil;
 pub mod values;
 
 use compile::{CmpOp, CompiledRule, Cond, RefMode, Shared, Test, ValueMatcher};

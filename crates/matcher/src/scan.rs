@@ -906,32 +906,29 @@ mod tests {
                 s.scan(hay, |a| got.push(a));
                 got.sort_unstable();
                 got.dedup();
-                let want: Vec<u32> = lits
-                    .iter()
-                    .filter(|(_, kind, lit)| match kind {
-                        AtomKind::Contains => hay.windows(lit.len()).any(|w| w == *lit),
-                        AtomKind::Prefix => hay.starts_with(lit),
-                        AtomKind::Suffix => hay.ends_with(lit),
-                        AtomKind::Exact | AtomKind::Int => hay == *lit,
-                    })
-                    .map(|(id, _, _)| *id)
-                    .collect();
+                let want = holding(&lits, &hay);
                 assert_eq!(got, want, "{}", String::from_utf8_lossy(hay));
             }
         }
     }
 
-    /// More distinct bytes than the DFA has classes: bytes sharing a class must not make
-    /// literals hold that do not (every hit is confirmed), and none may be missed.
+    /// The atoms of `lits` that hold for `hay`, by the plain definition of each kind.
+    fn holding(lits: &[(u32, AtomKind, &[u8])], hay: &[u8]) -> Vec<u32> {
+        lits.iter()
+            .filter(|(_, kind, lit)| match kind {
+                AtomKind::Contains => hay.windows(lit.len()).any(|w| w == *lit),
+                AtomKind::Prefix => hay.starts_with(lit),
+                AtomKind::Suffix => hay.ends_with(lit),
+                AtomKind::Exact | AtomKind::Int => hay == *lit,
+            })
+            .map(|(id, _, _)| *id)
+            .collect()
+    }
+
     #[test]
     fn same_is_slice_equality() {
-        let mut x = 7u64;
-        let mut next = |m: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % m
-        };
+        let mut rng = crate::testutil::Rng(7);
+        let mut next = |m: u64| rng.below(m);
         for _ in 0..20_000 {
             let n = next(40) as usize;
             let a: Vec<u8> = (0..n).map(|_| next(3) as u8).collect();
@@ -944,6 +941,8 @@ mod tests {
         }
     }
 
+    /// More distinct bytes than the DFA has classes: bytes sharing a class must not make
+    /// literals hold that do not (every hit is confirmed), and none may be missed.
     #[test]
     fn shared_classes_are_confirmed() {
         // 200 one-byte and two-byte literals over 200 distinct bytes.
@@ -985,13 +984,8 @@ mod tests {
     /// very start and end) against the plain definition.
     #[test]
     fn random_literals_and_values() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |m: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % m
-        };
+        let mut rng = crate::testutil::Rng(0x2545_f491_4f6c_dd1d);
+        let mut next = |m: u64| rng.below(m);
         let small = b"ab\\c. ".to_vec();
         // Every fourth round all 256 byte values: more than the DFA's classes, which then
         // share classes (hits to confirm, never a miss).
@@ -1033,16 +1027,7 @@ mod tests {
                 s.scan(&hay, |a| got.push(a));
                 got.sort_unstable();
                 got.dedup();
-                let want: Vec<u32> = lits
-                    .iter()
-                    .filter(|(_, kind, lit)| match kind {
-                        AtomKind::Contains => hay.windows(lit.len()).any(|w| w == *lit),
-                        AtomKind::Prefix => hay.starts_with(lit),
-                        AtomKind::Suffix => hay.ends_with(lit),
-                        AtomKind::Exact | AtomKind::Int => hay == *lit,
-                    })
-                    .map(|(id, _, _)| *id)
-                    .collect();
+                let want = holding(&lits, &hay);
                 assert_eq!(
                     got,
                     want,

@@ -342,16 +342,7 @@ mod tests {
         m
     }
 
-    /// A small deterministic generator (xorshift).
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
+    use crate::testutil::Rng;
 
     #[test]
     fn classifiers_agree_with_the_definition() {
