@@ -906,7 +906,7 @@ mod tests {
                 s.scan(hay, |a| got.push(a));
                 got.sort_unstable();
                 got.dedup();
-                let want = holding(&lits, &hay);
+                let want = holding(&lits, hay);
                 assert_eq!(got, want, "{}", String::from_utf8_lossy(hay));
             }
         }
