@@ -34,6 +34,10 @@ struct Affix {
     lens: Box<[u8]>,
     /// Open addressing: (edge word, edge length (0: empty), range into `entries`).
     table: Box<[(u64, u32, u32)]>,
+    /// One bit per (edge word, length) filed, by another part of the same hash: about 16
+    /// bits per key, at most 32 Ki bits, so that it stays in L1 where the table does not,
+    /// and most lookups (which find nothing) end here.
+    filter: Box<[u64]>,
     entries: Box<[AffixEntry]>,
     bytes: Box<[u8]>,
 }
@@ -74,6 +78,12 @@ fn affix_slot(word: u64, k: usize, size: usize) -> usize {
         & (size - 1)
 }
 
+/// The filter bit of (word, k): bits 8..24 of the table's hash (the table uses the top bits).
+#[inline(always)]
+fn affix_filter_bit(word: u64, k: usize, bits: usize) -> usize {
+    ((word ^ (k as u64) << 59).wrapping_mul(K) >> 8) as usize & (bits - 1)
+}
+
 impl Affix {
     fn build(lits: &[(&[u8], u32)], suffix: bool) -> Affix {
         let mut filed: HashMap<(u64, u8), Vec<AffixEntry>> = HashMap::new();
@@ -98,12 +108,16 @@ impl Affix {
         lens.dedup();
         let size = (filed.len() * 2).next_power_of_two();
         let mut table = vec![(0u64, 0u32, 0u32); size].into_boxed_slice();
+        let fbits = (filed.len() * 16).next_power_of_two().clamp(64, 1 << 15);
+        let mut filter = vec![0u64; fbits / 64].into_boxed_slice();
         let mut entries = Vec::new();
         let mut keys: Vec<_> = filed.into_iter().collect();
         keys.sort_unstable();
         for ((word, k), list) in keys {
             let start = entries.len() as u32;
             entries.extend(list);
+            let bit = affix_filter_bit(word, k as usize, fbits);
+            filter[bit / 64] |= 1 << (bit % 64);
             let mut at = affix_slot(word, k as usize, size);
             while table[at].1 & 0xff != 0 {
                 at = (at + 1) & (size - 1);
@@ -115,6 +129,7 @@ impl Affix {
             suffix,
             lens: lens.into_boxed_slice(),
             table,
+            filter,
             entries: entries.into_boxed_slice(),
             bytes: bytes.into_boxed_slice(),
         }
@@ -142,6 +157,10 @@ impl Affix {
             } else {
                 full & ((1u64 << (8 * k)) - 1)
             };
+            let bit = affix_filter_bit(word, k, self.filter.len() * 64);
+            if self.filter[bit / 64] & (1 << (bit % 64)) == 0 {
+                continue;
+            }
             let mut at = affix_slot(word, k, size);
             loop {
                 let (w, meta, end) = self.table[at];
@@ -174,7 +193,11 @@ impl Affix {
     }
 
     fn memory(&self) -> usize {
-        self.table.len() * 16 + self.entries.len() * 12 + self.bytes.len() + self.lens.len()
+        self.table.len() * 16
+            + self.filter.len() * 8
+            + self.entries.len() * 12
+            + self.bytes.len()
+            + self.lens.len()
     }
 }
 
