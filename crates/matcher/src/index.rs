@@ -52,15 +52,61 @@ pub(crate) struct SlotIndex {
 pub(crate) struct Index {
     pub slots: Vec<SlotIndex>,
     /// Atom -> rules whose first (most selective) trigger clause it belongs to.
-    pub atom_rules: Vec<Vec<u32>>,
+    pub atom_rules: Lists,
     /// Per rule: its other trigger clauses, checked against the atom bits once the record's
     /// automaton passes are done. Registering only the first clause keeps the work per
     /// firing atom small: common atoms (`.exe`, `\\windows\\`) sit in later clauses.
-    pub secondary: Vec<Box<[Box<[u32]>]>>,
+    /// Each rule's list holds its clauses as groups ([`Lists::groups`]).
+    pub secondary: Lists,
     /// Rules without a trigger: evaluated for every record.
     pub always: Vec<u32>,
     /// Per slot: an automaton scans it (its atoms' bits are meaningful).
     pub scanned: Vec<bool>,
+}
+
+/// Lists of `u32` in one buffer (four bytes of offset per list instead of a `Vec` header and
+/// an allocation each: the per-atom rule lists are read for every atom that fires).
+#[derive(Debug, Default)]
+pub(crate) struct Lists {
+    start: Box<[u32]>,
+    items: Box<[u32]>,
+}
+
+impl Lists {
+    pub fn from_vecs(lists: Vec<Vec<u32>>) -> Lists {
+        let mut start = Vec::with_capacity(lists.len() + 1);
+        let mut items = Vec::new();
+        start.push(0);
+        for l in lists {
+            items.extend(l);
+            start.push(items.len() as u32);
+        }
+        Lists {
+            start: start.into_boxed_slice(),
+            items: items.into_boxed_slice(),
+        }
+    }
+
+    #[inline]
+    pub fn get(&self, i: usize) -> &[u32] {
+        &self.items[self.start[i] as usize..self.start[i + 1] as usize]
+    }
+
+    /// The groups of list `i` when it was written as `[n, x1..xn, m, y1..ym, ...]`.
+    pub fn groups(&self, i: usize) -> impl Iterator<Item = &[u32]> {
+        let mut rest = self.get(i);
+        std::iter::from_fn(move || {
+            let (&n, tail) = rest.split_first()?;
+            let (group, after) = tail.split_at(n as usize);
+            rest = after;
+            Some(group)
+        })
+    }
+
+    /// The number of lists.
+    pub fn count(&self) -> usize {
+        self.start.len().saturating_sub(1)
+    }
 }
 
 /// A clause: atoms at least one of which must hold.
@@ -284,7 +330,7 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
         match cnf.split_first() {
             None => {
                 always.push(ri as u32);
-                secondary.push(Box::default());
+                secondary.push(Vec::new());
             }
             Some((first, rest)) => {
                 for &a in first {
@@ -294,11 +340,12 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
                 // clause, and checking it costs one bit per atom.
                 let mut rest: Vec<&Clause> = rest.iter().collect();
                 rest.sort_by_key(|c| c.len());
-                secondary.push(
-                    rest.iter()
-                        .map(|c| (*c).clone().into_boxed_slice())
-                        .collect(),
-                );
+                let mut groups = Vec::new();
+                for c in rest {
+                    groups.push(c.len() as u32);
+                    groups.extend_from_slice(c);
+                }
+                secondary.push(groups);
             }
         }
     }
@@ -308,8 +355,8 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
     }
     Index {
         slots,
-        atom_rules,
-        secondary,
+        atom_rules: Lists::from_vecs(atom_rules),
+        secondary: Lists::from_vecs(secondary),
         always,
         scanned,
     }

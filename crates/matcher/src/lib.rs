@@ -342,7 +342,7 @@ impl RuleSet {
         // A triggered rule is a candidate when each of its other clauses has an atom that held.
         let bits = &*marks.atom_bits;
         for &r in marks.triggered.iter() {
-            let ok = self.index.secondary[r as usize].iter().all(|clause| {
+            let ok = self.index.secondary.groups(r as usize).all(|clause| {
                 clause
                     .iter()
                     .any(|a| bits[(a / 64) as usize] & (1u64 << (a % 64)) != 0)
@@ -666,7 +666,7 @@ impl Marks<'_> {
         }
         self.atom_bits[word] |= bit;
         self.fired.push(atom);
-        for &r in &self.index.atom_rules[atom as usize] {
+        for &r in self.index.atom_rules.get(atom as usize) {
             if self.stamp[r as usize] != self.generation {
                 self.stamp[r as usize] = self.generation;
                 self.triggered.push(r);
@@ -773,12 +773,12 @@ impl RuleSet {
                 }
                 fires += s.fired.len();
                 for &a in &s.fired {
-                    visits += self.index.atom_rules[a as usize].len();
-                    *hot.entry(a).or_default() += self.index.atom_rules[a as usize].len();
+                    visits += self.index.atom_rules.get(a as usize).len();
+                    *hot.entry(a).or_default() += self.index.atom_rules.get(a as usize).len();
                 }
                 trig += s.triggered.len();
                 for &r in &s.triggered {
-                    for c in self.index.secondary[r as usize].iter() {
+                    for c in self.index.secondary.groups(r as usize) {
                         sec += c.len();
                     }
                 }
@@ -801,7 +801,7 @@ impl RuleSet {
                     atom.kind,
                     String::from_utf8_lossy(&atom.lit),
                     atom.slot,
-                    self.index.atom_rules[*a as usize].len(),
+                    self.index.atom_rules.get(*a as usize).len(),
                     *v as f64 / n
                 ));
             }
@@ -832,11 +832,11 @@ impl RuleSet {
         {
             let mut first = vec![false; self.shared.atoms.len()];
             let mut second = vec![false; self.shared.atoms.len()];
-            for (a, rules) in self.index.atom_rules.iter().enumerate() {
-                first[a] = !rules.is_empty();
+            for (a, f) in first.iter_mut().enumerate() {
+                *f = !self.index.atom_rules.get(a).is_empty();
             }
-            for clauses in &self.index.secondary {
-                for c in clauses.iter() {
+            for r in 0..self.index.secondary.count() {
+                for c in self.index.secondary.groups(r) {
                     for a in c.iter() {
                         second[*a as usize] = true;
                     }
