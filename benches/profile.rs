@@ -124,6 +124,9 @@ fn main() {
             println!("{ns} ns, {} bytes, evaluated {names:?}", lines[i].len());
         }
     }
+    if std::env::var_os("SIGMATAG_RULE_COSTS").is_some() {
+        print!("{}", set.debug_rule_costs(&lines));
+    }
     if std::env::var_os("SIGMATAG_PHASES").is_some() {
         println!("{}", set.debug_time_phases(&lines));
     }

@@ -485,16 +485,23 @@ impl RuleSet {
     }
 
     fn eval_matcher(&self, slot: u32, m: &ValueMatcher, s: &mut Scratch) -> bool {
-        if let (
-            ValueMatcher::Text {
-                atoms: Some(atoms), ..
-            },
-            true,
-        ) = (m, s.use_atoms && self.index.scanned[slot as usize])
-        {
-            return atoms
-                .iter()
-                .any(|a| s.atom_bits[(a / 64) as usize] & (1u64 << (a % 64)) != 0);
+        if s.use_atoms && self.index.scanned[slot as usize] {
+            // The index has found every atom of this slot: an all-atom matcher is its bits,
+            // and a matcher whose necessary atoms did not hold cannot match any value.
+            let bits = &s.atom_bits;
+            let held = |a: &u32| bits[(a / 64) as usize] & (1u64 << (a % 64)) != 0;
+            match m {
+                ValueMatcher::Text {
+                    atoms: Some(atoms), ..
+                } => return atoms.iter().any(held),
+                ValueMatcher::Text {
+                    hints: Some(hints), ..
+                } if !hints.iter().any(held) => return false,
+                ValueMatcher::Regex { hints, .. } if hints.iter().any(|c| !c.iter().any(held)) => {
+                    return false
+                }
+                _ => {}
+            }
         }
         let mut cur = s.slot_head[slot as usize];
         if let ValueMatcher::Null = m {
@@ -736,6 +743,53 @@ impl RuleSet {
             index - read,
             all - index
         )
+    }
+
+    /// The rules whose evaluation takes the most time over `records` (best of 5 passes per
+    /// record and rule; diagnostics for `benches/profile.rs`).
+    #[doc(hidden)]
+    pub fn debug_rule_costs(&self, records: &[&[u8]]) -> String {
+        let mut s = self.scratch();
+        let mut total = vec![0u64; self.rules.len()];
+        let mut count = vec![0usize; self.rules.len()];
+        for r in records {
+            if self.extract(&JsonBytes(r), &mut s).is_err() {
+                continue;
+            }
+            s.use_atoms = true;
+            self.run_index(&mut s);
+            for k in 0..s.candidates.len() {
+                let rule = s.candidates[k] as usize;
+                let mut best = u64::MAX;
+                for _ in 0..5 {
+                    s.cond_state.fill(0);
+                    let t = std::time::Instant::now();
+                    std::hint::black_box(self.rule_matches(&self.rules[rule], &mut s));
+                    best = best.min(t.elapsed().as_nanos() as u64);
+                }
+                total[rule] += best;
+                count[rule] += 1;
+            }
+        }
+        let n = records.len().max(1) as f64;
+        let all: u64 = total.iter().sum();
+        let mut order: Vec<usize> = (0..self.rules.len()).filter(|&r| count[r] > 0).collect();
+        order.sort_by_key(|&r| std::cmp::Reverse(total[r]));
+        let mut out = format!(
+            "rule evaluation: {:.0} ns per record in all\n",
+            all as f64 / n
+        );
+        for &r in order.iter().take(12) {
+            out.push_str(&format!(
+                "{:6.0} ns/record ({:5.1}% of records, {:6.0} ns each): {} ({})\n",
+                total[r] as f64 / n,
+                count[r] as f64 * 100.0 / n,
+                total[r] as f64 / count[r] as f64,
+                self.infos[r].title,
+                self.infos[r].source.rsplit('/').next().unwrap_or("")
+            ));
+        }
+        out
     }
 
     /// Per slot with atoms: atom count, table memory, bytes scanned and atoms found per
