@@ -536,6 +536,9 @@ impl RuleSet {
                 pats.iter().any(|p| p.is_match(hay))
             }
             ValueMatcher::Int { value, text, .. } => match v.kind {
+                // `text` is the integer's canonical text: a number written canonically equals
+                // it exactly when the texts are equal (no parse).
+                Kind::Num if canonical_int(raw) => raw == &text[..],
                 Kind::Num => num_text_eq_int(raw, *value),
                 Kind::Str => raw == &text[..],
                 _ => false,
