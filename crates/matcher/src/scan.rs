@@ -515,7 +515,6 @@ impl AnchorDfa {
 
     /// Confirms the literals of the output state `state`, whose anchors end at
     /// `hay[end - 1]`; returns the state the walk goes on from.
-    #[cold]
     #[inline(never)]
     fn outputs(
         &self,
