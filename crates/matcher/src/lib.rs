@@ -922,16 +922,6 @@ impl RuleSet {
                     "slot {} literal lengths (12 = 12+): {hist:?}\n",
                     si.slot
                 ));
-                if std::env::var_os("SIGMATAG_STATS_SHORT").is_some() {
-                    let short: Vec<String> = self
-                        .shared
-                        .atoms
-                        .iter()
-                        .filter(|a| a.slot == si.slot && a.lit.len() <= 3)
-                        .map(|a| format!("{:?}:{}", a.kind, String::from_utf8_lossy(&a.lit)))
-                        .collect();
-                    out.push_str(&format!("  short: {short:?}\n"));
-                }
             }
         }
         out
