@@ -5,7 +5,11 @@
 //! ```text
 //! cargo bench -p sigmatag-bench                          # workloads A, B, C
 //! SIGMATAG_BENCH=A cargo bench -p sigmatag-bench         # one workload
+//! SIGMATAG_BENCH_PEERS=0 cargo bench -p sigmatag-bench   # without the (slow) peers
+//! SIGMATAG_BENCH_REPEAT=9 cargo bench -p sigmatag-bench  # rounds per measure (default 5)
 //! ```
+//! Each workload runs in a process of its own; within it the `serde_json` floor, the tag
+//! loop and matching alone are timed in interleaved rounds, each reported as its best run.
 //! Data: `../shared/corpus` (or `$SIGMATAG_SHARED/corpus`).
 
 use std::io::Write;
