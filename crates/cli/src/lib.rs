@@ -388,7 +388,7 @@ mod tests {
                 (whole.records, whole.matched)
             );
         }
-        // Every line out is its line in, or that line with the tag spliced in.
+        // One line out per line in.
         let lines_in: Vec<&[u8]> = input.split(|b| *b == b'\n').collect();
         let lines_out: Vec<&[u8]> = expected[..expected.len() - 1]
             .split(|b| *b == b'\n')

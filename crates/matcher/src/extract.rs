@@ -161,7 +161,12 @@ impl PathStates {
         if !special {
             return found.unwrap_or(st.default);
         }
-        let escaped = key.contains(&b'\\');
+        self.step_decoded(state, key, key.contains(&b'\\'), tmp)
+    }
+
+    /// The state after a key that must be normalised first: unescaped (`escaped`: the inside
+    /// of a JSON string with escapes) and, under `StripSpaces`, without spaces, in `tmp`.
+    fn step_decoded(&self, state: u32, key: &[u8], escaped: bool, tmp: &mut Vec<u8>) -> u32 {
         tmp.clear();
         if escaped {
             json::unescape_into(key, tmp);
@@ -216,33 +221,15 @@ impl Sink<'_> {
         if state == DEAD {
             return DEAD;
         }
-        match key {
-            Text::Plain(k) => self.step_bytes(state, k.as_bytes(), false),
-            Text::JsonEscaped(b) => self.step_bytes(state, b, true),
-        }
-    }
-
-    /// The state after a key (`escaped`: the inside of a JSON string with escapes).
-    #[inline]
-    pub fn step_bytes(&mut self, state: u32, key: &[u8], escaped: bool) -> u32 {
-        if state == DEAD {
-            return DEAD;
-        }
-        let strip = self.paths.strip_spaces;
-        if !(escaped || strip && key.contains(&b' ')) {
+        let (key, escaped) = match key {
+            Text::Plain(k) => (k.as_bytes(), false),
+            Text::JsonEscaped(b) => (b, true),
+        };
+        if !(escaped || self.paths.strip_spaces && key.contains(&b' ')) {
             return self.paths.step(state, key);
         }
-        let tmp = &mut self.s.tmp;
-        tmp.clear();
-        if escaped {
-            json::unescape_into(key, tmp);
-        } else {
-            tmp.extend_from_slice(key);
-        }
-        if strip {
-            tmp.retain(|b| *b != b' ');
-        }
-        self.paths.step(state, tmp)
+        self.paths
+            .step_decoded(state, key, escaped, &mut self.s.tmp)
     }
 
     /// Stores a value of `kind` found at `state` (if any slot or the keyword slot wants it).
@@ -423,6 +410,29 @@ fn key<C: Classify>(
     }
 }
 
+/// At the `{` or `[` at `q`, opened at nesting `depth`: checks it is the next structural
+/// character and within [`MAX_DEPTH`], and stores the container value if it is wanted.
+#[inline(always)]
+fn open_container<C: Classify>(
+    ev: &mut Events<'_, C>,
+    sink: &mut Sink<'_>,
+    q: usize,
+    depth: usize,
+    state: u32,
+    in_array: bool,
+) -> Result<(), RecordError> {
+    if ev.next() != Some(q) {
+        return Err(fail("unexpected character", q));
+    }
+    if depth >= MAX_DEPTH {
+        return Err(fail("nesting deeper than 128", q));
+    }
+    if sink.wants(state, Kind::Container) {
+        sink.value(state, Kind::Container, Raw::Empty, in_array)?;
+    }
+    Ok(())
+}
+
 /// Reads a JSON record (`buf`, at most [`json::MAX_RECORD_BYTES`]) into `sink`: the same
 /// values, in the same order, as [`crate::JsonBytes`]'s walk through an [`Extractor`], and
 /// an error for exactly the records that walk rejects.
@@ -471,15 +481,7 @@ pub(crate) fn parse_json<C: Classify>(buf: &[u8], sink: &mut Sink<'_>) -> Result
                 close + 1
             }
             b'{' => {
-                if ev.next() != Some(q) {
-                    return Err(fail("unexpected character", q));
-                }
-                if depth >= MAX_DEPTH {
-                    return Err(fail("nesting deeper than 128", q));
-                }
-                if sink.wants(vstate, Kind::Container) {
-                    sink.value(vstate, Kind::Container, Raw::Empty, vin_array)?;
-                }
+                open_container(&mut ev, sink, q, depth, vstate, vin_array)?;
                 stack[depth] = vstate << 1;
                 depth += 1;
                 match object_first(&mut ev, buf, q)? {
@@ -495,15 +497,7 @@ pub(crate) fn parse_json<C: Classify>(buf: &[u8], sink: &mut Sink<'_>) -> Result
                 }
             }
             b'[' => {
-                if ev.next() != Some(q) {
-                    return Err(fail("unexpected character", q));
-                }
-                if depth >= MAX_DEPTH {
-                    return Err(fail("nesting deeper than 128", q));
-                }
-                if sink.wants(vstate, Kind::Container) {
-                    sink.value(vstate, Kind::Container, Raw::Empty, vin_array)?;
-                }
+                open_container(&mut ev, sink, q, depth, vstate, vin_array)?;
                 let r = skip_ws(buf, q + 1);
                 if buf.get(r) == Some(&b']') {
                     if ev.next() != Some(r) {
@@ -553,15 +547,13 @@ pub(crate) fn parse_json<C: Classify>(buf: &[u8], sink: &mut Sink<'_>) -> Result
             };
             let top = stack[depth - 1];
             let array = top & 1 == 1;
+            let expected = if array {
+                "expected ',' or ']'"
+            } else {
+                "expected ',' or '}'"
+            };
             if !gap_ok(buf, end, e) {
-                return Err(fail(
-                    if array {
-                        "expected ',' or ']'"
-                    } else {
-                        "expected ',' or '}'"
-                    },
-                    end,
-                ));
+                return Err(fail(expected, end));
             }
             match (buf[e], array) {
                 (b',', false) => {
@@ -587,8 +579,7 @@ pub(crate) fn parse_json<C: Classify>(buf: &[u8], sink: &mut Sink<'_>) -> Result
                     }
                     end = e + 1;
                 }
-                (_, false) => return Err(fail("expected ',' or '}'", e)),
-                (_, true) => return Err(fail("expected ',' or ']'", e)),
+                _ => return Err(fail(expected, e)),
             }
         }
     }
@@ -739,19 +730,11 @@ mod tests {
         out
     }
 
-    fn reset(s: &mut Scratch) {
-        s.values.clear();
-        s.arena.clear();
-        s.slot_head.fill(crate::NONE);
-        s.states.clear();
-        s.in_array.clear();
-    }
-
     /// The walk (visitor) path, the portable reader and, where the CPU has it, the AVX2
     /// reader: their verdicts and values.
     fn readers(set: &RuleSet, s: &mut Scratch, buf: &[u8]) -> Vec<Result<Dump, RecordError>> {
         let mut out = Vec::new();
-        reset(s);
+        s.clear_values();
         let walked = {
             let mut ex = Extractor {
                 sink: set.sink(s),
@@ -762,12 +745,12 @@ mod tests {
                 .and_then(|()| ex.error.map_or(Ok(()), Err))
         };
         out.push(walked.map(|()| dump(s)));
-        reset(s);
+        s.clear_values();
         let portable = parse_json::<crate::structural::Portable>(buf, &mut set.sink(s));
         out.push(portable.map(|()| dump(s)));
         #[cfg(target_arch = "x86_64")]
         if crate::structural::has_avx2() {
-            reset(s);
+            s.clear_values();
             let mut sink = set.sink(s);
             // SAFETY: the features were just checked.
             let fast = unsafe { parse_avx2(buf, &mut sink) };

@@ -5,6 +5,7 @@
 //! escapes, and only the visitor decides what to copy.
 
 use crate::record::{Record, RecordError, Scalar, Text, Visitor};
+use crate::swar::{first_zero, HI, LO};
 
 /// Deepest nesting of objects and arrays accepted (serde_json's default too).
 pub const MAX_DEPTH: usize = 128;
@@ -57,9 +58,6 @@ impl Record for JsonBytes<'_> {
     }
 }
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
 /// Index of the first `"`, `\\` or control character (< 0x20) in `b`.
 #[inline]
 fn find_special(b: &[u8]) -> Option<usize> {
@@ -77,10 +75,8 @@ fn find_special(b: &[u8]) -> Option<usize> {
         ]);
         let quote = w ^ (LO * b'"' as u64);
         let slash = w ^ (LO * b'\\' as u64);
-        // A byte is zero in `x` exactly when `x - LO` borrows into its high bit while `x`'s
-        // own high bit is clear; the lowest such byte is always reported exactly.
-        let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
-        let mask = zero(quote) | zero(slash) | (w.wrapping_sub(LO * 0x20) & !w & HI);
+        // The lowest flagged byte is always reported exactly.
+        let mask = first_zero(quote) | first_zero(slash) | (w.wrapping_sub(LO * 0x20) & !w & HI);
         if mask != 0 {
             return Some(i + (mask.trailing_zeros() / 8) as usize);
         }
@@ -111,10 +107,8 @@ pub fn unescape_into(raw: &[u8], out: &mut Vec<u8>) {
             let start = i;
             while i + 8 <= raw.len() {
                 let w = u64::from_le_bytes(raw[i..i + 8].try_into().expect("8 bytes"));
-                let x = w ^ 0x5c5c_5c5c_5c5c_5c5c;
-                let zero = x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080;
+                let zero = first_zero(w ^ (LO * b'\\' as u64));
                 if zero != 0 {
-                    // The lowest flagged byte is the first backslash (borrows only run upward).
                     i += (zero.trailing_zeros() / 8) as usize;
                     break;
                 }

@@ -16,18 +16,10 @@ pub(crate) struct KeyWords {
 }
 
 #[inline(always)]
-fn padded8(b: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    let n = b.len().min(8);
-    w[..n].copy_from_slice(&b[..n]);
-    u64::from_le_bytes(w)
-}
-
-#[inline(always)]
 fn word_at(buf: &[u8], at: usize) -> u64 {
     match buf.get(at..at + 8) {
         Some(w) => u64::from_le_bytes(w.try_into().unwrap_or([0; 8])),
-        None => padded8(buf.get(at..).unwrap_or(&[])),
+        None => crate::swar::padded8(buf.get(at..).unwrap_or(&[])),
     }
 }
 
@@ -66,14 +58,8 @@ impl KeyWords {
         if self.len > 16 {
             return None;
         }
-        const LO: u64 = 0x0101_0101_0101_0101;
-        const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-        // 0x80 in every byte equal to `c` (exact: no borrow between bytes). Padding bytes are
-        // zero and never equal a backslash or a space.
-        let eq = |w: u64, c: u8| {
-            let x = w ^ (LO * c as u64);
-            !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
-        };
+        // Padding bytes are zero and never equal a backslash or a space.
+        let eq = crate::swar::eq_bytes;
         let mut m = eq(self.first, b'\\') | eq(self.last, b'\\');
         if space {
             m |= eq(self.first, b' ') | eq(self.last, b' ');

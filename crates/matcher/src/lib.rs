@@ -32,6 +32,7 @@ pub mod record;
 mod regex_lits;
 mod scan;
 mod structural;
+mod swar;
 #[cfg(test)]
 mod testutil;
 pub mod values;
@@ -342,11 +343,11 @@ impl RuleSet {
         // A triggered rule is a candidate when each of its other clauses has an atom that held.
         let bits = &*marks.atom_bits;
         for &r in marks.triggered.iter() {
-            let ok = self.index.secondary.groups(r as usize).all(|clause| {
-                clause
-                    .iter()
-                    .any(|a| bits[(a / 64) as usize] & (1u64 << (a % 64)) != 0)
-            });
+            let ok = self
+                .index
+                .secondary
+                .groups(r as usize)
+                .all(|clause| clause.iter().any(|&a| held(bits, a)));
             if ok {
                 candidates.push(r);
             }
@@ -378,13 +379,7 @@ impl RuleSet {
     }
 
     fn extract<R: Record + ?Sized>(&self, record: &R, s: &mut Scratch) -> Result<(), RecordError> {
-        s.values.clear();
-        s.arena.clear();
-        for h in s.slot_head.iter_mut() {
-            *h = NONE;
-        }
-        s.states.clear();
-        s.in_array.clear();
+        s.clear_values();
         if let Some(bytes) = record.json_bytes() {
             if bytes.len() > json::MAX_RECORD_BYTES {
                 return Err(json::too_large());
@@ -489,17 +484,15 @@ impl RuleSet {
             // The index has found every atom of this slot: an all-atom matcher is its bits,
             // and a matcher whose necessary atoms did not hold cannot match any value.
             let bits = &s.atom_bits;
-            let held = |a: &u32| bits[(a / 64) as usize] & (1u64 << (a % 64)) != 0;
+            let any = |atoms: &[u32]| atoms.iter().any(|&a| held(bits, a));
             match m {
                 ValueMatcher::Text {
                     atoms: Some(atoms), ..
-                } => return atoms.iter().any(held),
+                } => return any(atoms),
                 ValueMatcher::Text {
                     hints: Some(hints), ..
-                } if !hints.iter().any(held) => return false,
-                ValueMatcher::Regex { hints, .. } if hints.iter().any(|c| !c.iter().any(held)) => {
-                    return false
-                }
+                } if !any(hints) => return false,
+                ValueMatcher::Regex { hints, .. } if hints.iter().any(|c| !any(c)) => return false,
                 _ => {}
             }
         }
@@ -647,6 +640,12 @@ fn num_text_eq_int(text: &[u8], n: i64) -> bool {
         == Some(std::cmp::Ordering::Equal)
 }
 
+/// Whether atom `a`'s bit is set.
+#[inline(always)]
+fn held(bits: &[u64], a: u32) -> bool {
+    bits[(a / 64) as usize] & (1u64 << (a % 64)) != 0
+}
+
 /// True for integer text as JSON and Rust print it (`-?(0|[1-9][0-9]*)`, not `-0`).
 fn canonical_int(t: &[u8]) -> bool {
     let digits = t.strip_prefix(b"-").unwrap_or(t);
@@ -686,6 +685,15 @@ impl Marks<'_> {
 }
 
 impl Scratch {
+    /// Forgets the previous record's values (before extracting the next one).
+    fn clear_values(&mut self) {
+        self.values.clear();
+        self.arena.clear();
+        self.slot_head.fill(NONE);
+        self.states.clear();
+        self.in_array.clear();
+    }
+
     /// Adds a value to the front of `slot`'s list.
     fn link(&mut self, slot: u32, kind: Kind, in_array: bool, raw: (u32, u32), folded: (u32, u32)) {
         let idx = self.values.len() as u32;

@@ -3,16 +3,18 @@
 //! - **exact** (and integer) atoms: one hash lookup of the whole value;
 //! - **prefix** and **suffix** atoms: one hash lookup of the value's first (last) `k` bytes
 //!   per edge length `k <= 8` the slot's literals use, longer literals confirmed in full;
-//! - **contains** atoms: every literal of four bytes or more is filed under one *anchor*, the
-//!   four-byte window of it that is rarest among the slot's literals. One pass over the value
-//!   loads each four-byte window, tests a bit in a hashed filter and, on a hit, compares the
-//!   literals filed under that window in place. Literals of two or three bytes are filed
-//!   under their first two bytes (a direct 64 Ki-bit filter); one-byte literals use memchr.
+//! - **contains** atoms: every literal is filed under one *anchor*, the four-byte window of
+//!   it that is rarest among the slot's literals (the whole literal when shorter). One walk
+//!   of a small DFA over the anchors ([`AnchorDfa`]) finds them in the value; each hit
+//!   compares its literals in place. When the anchors would need more than 65,535 DFA
+//!   states, filters take its place: each four-byte window of the value tests a bit in a
+//!   hashed filter, each two-byte pair one in a direct 64 Ki-bit filter (for literals of two
+//!   or three bytes), and one-byte literals use memchr.
 //!
 //! This replaces one Aho-Corasick automaton per slot: the CommandLine slot of SigmaHQ's
 //! process-creation rules has 9,000+ literals, whose DFA would take 57 MB and whose
-//! NFA walked ~70 instructions per byte; here a byte costs a load, a multiply and a bit test
-//! or two, and the tables take a few bytes per literal byte.
+//! NFA walked ~70 instructions per byte; here the anchor DFA takes 1.6 MB and a byte costs
+//! one table load.
 
 use std::collections::HashMap;
 
@@ -63,12 +65,7 @@ fn edge_word(v: &[u8], k: usize, suffix: bool) -> u64 {
             }
         }
     } else {
-        let part = if suffix { &v[n - k..] } else { &v[..k] };
-        let mut w = 0u64;
-        for (i, &b) in part.iter().enumerate() {
-            w |= (b as u64) << (8 * i);
-        }
-        w
+        crate::swar::padded8(if suffix { &v[n - k..] } else { &v[..k] })
     }
 }
 
@@ -307,8 +304,9 @@ fn filter_bit(gram: u32, bits: usize, hashed: bool) -> usize {
 ///
 /// Kept small so that it stays in cache: the alphabet is compressed to at most
 /// [`MAX_CLASSES`] classes (each ASCII byte anchors use gets its own; bytes >= 0x80 share
-/// classes when there are too many, which only adds hits to confirm), states are `u16`, and leaf states (whole anchors with no
-/// longer anchor behind them, most of the states) have no row: on reaching one, the walk
+/// classes when there are too many, which only adds hits to confirm), states are `u16`,
+/// and leaf states (whole anchors with no longer anchor behind them, most of the states)
+/// have no row: on reaching one, the walk
 /// reports its literals and goes on from the nearest state in its failure chain that has a
 /// row, which is where every transition out of the leaf leads anyway.
 #[derive(Debug)]
@@ -702,10 +700,9 @@ impl SlotScanner {
         let mut exact: HashMap<&[u8], Vec<u32>> = HashMap::new();
         let mut prefixes = Vec::new();
         let mut suffixes = Vec::new();
-        let mut quads: HashMap<u32, Vec<Entry>> = HashMap::new();
-        let mut pairs: HashMap<u32, Vec<Entry>> = HashMap::new();
-        let mut singles = Vec::new();
         let mut bytes = Vec::new();
+        // Every contains literal under its anchor: the rarest four-byte window, or the whole
+        // literal when shorter.
         let mut anchored: Vec<(Vec<u8>, Entry)> = Vec::new();
         // How likely a window is to occur in text: literals of rules are written for these
         // logs, so windows common among them are common in the logs too.
@@ -718,38 +715,20 @@ impl SlotScanner {
                 AtomKind::Exact | AtomKind::Int => exact.entry(lit).or_default().push(id),
                 AtomKind::Prefix => prefixes.push((lit, id)),
                 AtomKind::Suffix => suffixes.push((lit, id)),
+                AtomKind::Contains if lit.is_empty() => {}
                 AtomKind::Contains => {
                     let start = bytes.len() as u32;
                     bytes.extend_from_slice(lit);
-                    let len = lit.len() as u32;
-                    if !lit.is_empty() {
-                        let off = if lit.len() <= 4 {
-                            0
-                        } else {
-                            (0..=lit.len() - 4)
-                                .min_by_key(|&o| cost(&lit[o..o + 4]))
-                                .unwrap_or(0)
-                        };
-                        let end = (off + 4).min(lit.len());
-                        anchored.push((lit[off..end].to_vec(), (id, off as u32, start, len)));
-                    }
-                    match lit.len() {
-                        0 => {}
-                        1 => singles.push((lit[0], id)),
-                        2 | 3 => pairs
-                            .entry(u16::from_le_bytes([lit[0], lit[1]]) as u32)
-                            .or_default()
-                            .push((id, 0, start, len)),
-                        _ => {
-                            let off = (0..=lit.len() - 4)
-                                .min_by_key(|&o| cost(&lit[o..o + 4]))
-                                .unwrap_or(0);
-                            quads
-                                .entry(gram4(&lit[off..off + 4]))
-                                .or_default()
-                                .push((id, off as u32, start, len));
-                        }
-                    }
+                    let off = if lit.len() <= 4 {
+                        0
+                    } else {
+                        (0..=lit.len() - 4)
+                            .min_by_key(|&o| cost(&lit[o..o + 4]))
+                            .unwrap_or(0)
+                    };
+                    let end = (off + 4).min(lit.len());
+                    let entry = (id, off as u32, start, lit.len() as u32);
+                    anchored.push((lit[off..end].to_vec(), entry));
                 }
             }
         }
@@ -758,11 +737,25 @@ impl SlotScanner {
         } else {
             None
         };
-        // The filters are only needed without the automaton.
-        let filters = |m: HashMap<u32, Vec<Entry>>, bits: usize, hashed: bool| {
-            if dfa.is_some() {
-                return Filed::default();
+        // Without the automaton: four-byte anchors behind a hashed filter, two- and
+        // three-byte literals under their first two bytes, one-byte literals by memchr.
+        let (mut quads, mut pairs, mut singles) = (HashMap::new(), HashMap::new(), Vec::new());
+        if dfa.is_none() {
+            for (anchor, entry) in anchored {
+                match anchor.len() {
+                    1 => singles.push((anchor[0], entry.0)),
+                    2 | 3 => pairs
+                        .entry(u16::from_le_bytes([anchor[0], anchor[1]]) as u32)
+                        .or_insert_with(Vec::new)
+                        .push(entry),
+                    _ => quads
+                        .entry(gram4(&anchor))
+                        .or_insert_with(Vec::new)
+                        .push(entry),
+                }
             }
+        }
+        let filters = |m: HashMap<u32, Vec<Entry>>, bits: usize, hashed: bool| {
             let mut v: Vec<_> = m.into_iter().collect();
             v.sort_unstable_by_key(|(g, _)| *g);
             Filed::build(v, bits, hashed)

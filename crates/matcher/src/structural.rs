@@ -39,15 +39,7 @@ pub(crate) trait Classify {
 /// Portable classification: eight bytes per 64-bit word.
 pub(crate) struct Portable;
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-
-/// 0x80 in every byte of `w` that is zero, exactly (no borrow between bytes).
-#[inline]
-fn zero_bytes(w: u64) -> u64 {
-    !(((w & LOW7).wrapping_add(LOW7)) | w | LOW7)
-}
+use crate::swar::{eq_bytes, zero_bytes, HI, LO, LOW7};
 
 /// Gathers the high bit of each byte of `m` (only 0x80 bits set) into the low 8 bits.
 #[inline]
@@ -63,7 +55,7 @@ impl Classify for Portable {
             let mut b = [0u8; 8];
             b.copy_from_slice(&block[k * 8..k * 8 + 8]);
             let w = u64::from_le_bytes(b);
-            let eq = |c: u8| zero_bytes(w ^ (LO * c as u64));
+            let eq = |c: u8| eq_bytes(w, c);
             let lower = w | (LO * 0x20);
             let quote = eq(b'"');
             let backslash = eq(b'\\');
@@ -110,7 +102,7 @@ pub(crate) mod avx2 {
         fn classify(block: &[u8; 64]) -> Masks {
             // SAFETY: `Avx2` is only used inside functions compiled with the `avx2` and
             // `pclmulqdq` target features, which are only called after `has_avx2()`
-            // confirmed both at run time (see `super::with_classifier`).
+            // confirmed both at run time (`crate::extract::parse_record`).
             unsafe { classify(block) }
         }
 
