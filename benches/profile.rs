@@ -65,9 +65,8 @@ fn main() {
         );
     }
     if std::env::var_os("SIGMATAG_TIME").is_some() {
-        // Best of 25 timed passes (the minimum is the figure least disturbed by other work on
-        // the machine): matching alone, and the byte reader alone (a rule set that reads the
-        // same paths but matches nothing would differ; this times `match_record` as is).
+        // Matching alone, best of 25 timed passes (the minimum is the figure least disturbed
+        // by other work on the machine).
         let mut best = f64::MAX;
         for _ in 0..25 {
             let t = std::time::Instant::now();

@@ -134,8 +134,7 @@ fn run(w: &Workload, placeholders: &LoadOptions, repeat: usize) {
     let t = Instant::now();
     let count = memchr::memchr_iter(b'\n', &data).count();
     let floor_lines = t.elapsed();
-    // Every timed measure below is the best of `repeat` runs (this class of machine is
-    // noisy; the minimum is the run least disturbed by other work), the floors included.
+    // The `serde_json` floor.
     let mut parsed = 0usize;
     let mut floor_json = || {
         parsed = 0;
@@ -165,8 +164,9 @@ fn run(w: &Workload, placeholders: &LoadOptions, repeat: usize) {
             let _ = set.match_record(&JsonBytes(l), &mut scratch);
         }
     };
-    // Rounds of the three, each measure the shortest of its runs: the machine's slow spells
-    // (other tenants) then fall on all three alike rather than on one.
+    // Rounds of the three, each measure the shortest of its runs (this class of machine is
+    // noisy; the minimum is the run least disturbed by other work), so that the machine's
+    // slow spells (other tenants) fall on all three alike rather than on one.
     let mut best = [Duration::MAX; 3];
     for _ in 0..repeat.max(1) {
         best[0] = best[0].min(timed(&mut floor_json));

@@ -8,7 +8,7 @@ use std::cell::Cell;
 use sigmatag::{collect_rule_files, parse_texts};
 use sigmatag_matcher::{JsonBytes, Pipeline, RuleSet};
 use sigmatag_rule::{LoadOptions, Rule};
-use sigmatag_suite::{shared_dir, ACTIVE_RULE_DIRS};
+use sigmatag_suite::{shared_corpus, ACTIVE_RULE_DIRS};
 
 struct Counting;
 
@@ -38,10 +38,7 @@ fn allocations() -> u64 {
 }
 
 fn check(keep: &dyn Fn(&Rule) -> bool, mapping: &str, events: &str) {
-    let Some(shared) = shared_dir("corpus/events") else {
-        return;
-    };
-    let Some(_) = shared_dir("corpus/sigmahq") else {
+    let Some(shared) = shared_corpus() else {
         return;
     };
     let mut files = Vec::new();

@@ -5,7 +5,7 @@
 use sigmatag::{load, read_placeholders};
 use sigmatag_matcher::{JsonBytes, Pipeline};
 use sigmatag_rule::LoadOptions;
-use sigmatag_suite::{shared_dir, ACTIVE_RULE_DIRS};
+use sigmatag_suite::{shared_corpus, ACTIVE_RULE_DIRS};
 
 fn compare(
     dirs: Vec<std::path::PathBuf>,
@@ -47,10 +47,7 @@ fn compare(
 
 #[test]
 fn windows_rules_evtx_mapping() {
-    let Some(shared) = shared_dir("corpus/events") else {
-        return;
-    };
-    let Some(_) = shared_dir("corpus/sigmahq") else {
+    let Some(shared) = shared_corpus() else {
         return;
     };
     let (records, hits) = compare(
@@ -64,10 +61,7 @@ fn windows_rules_evtx_mapping() {
 
 #[test]
 fn all_active_rules_flat_mapping() {
-    let Some(shared) = shared_dir("corpus/events") else {
-        return;
-    };
-    let Some(_) = shared_dir("corpus/sigmahq") else {
+    let Some(shared) = shared_corpus() else {
         return;
     };
     let dirs = ACTIVE_RULE_DIRS

@@ -7,7 +7,7 @@
 use sigmatag::{load, read_placeholders};
 use sigmatag_matcher::{JsonBytes, Pipeline, Record, RecordError, RuleSet, Visitor};
 use sigmatag_rule::LoadOptions;
-use sigmatag_suite::{shared_dir, ACTIVE_RULE_DIRS};
+use sigmatag_suite::{shared_corpus, ACTIVE_RULE_DIRS};
 
 /// JSON bytes read through `Record::walk` only (the visitor path), never the byte reader.
 struct Walked<'a>(&'a [u8]);
@@ -36,10 +36,7 @@ fn rule_set(shared: &std::path::Path, mapping: &str) -> RuleSet {
 
 #[test]
 fn byte_reader_equals_walks_on_real_events() {
-    let Some(shared) = shared_dir("corpus/events") else {
-        return;
-    };
-    let Some(_) = shared_dir("corpus/sigmahq") else {
+    let Some(shared) = shared_corpus() else {
         return;
     };
     let mut lines = Vec::new();
@@ -76,12 +73,13 @@ fn byte_reader_equals_walks_on_real_events() {
     }
 }
 
+/// Bytes written into or inserted in events to damage them: JSON's structural characters,
+/// a control byte, an invalid UTF-8 byte, a space and a letter.
+const DAMAGE: &[u8] = b"\"\\{}[],:\x01\xff x";
+
 #[test]
 fn byte_reader_equals_walk_on_damaged_events() {
-    let Some(shared) = shared_dir("corpus/events") else {
-        return;
-    };
-    let Some(_) = shared_dir("corpus/sigmahq") else {
+    let Some(shared) = shared_corpus() else {
         return;
     };
     let text = std::fs::read(shared.join("corpus/events/windows-evtx.jsonl")).expect("events");
@@ -105,11 +103,11 @@ fn byte_reader_equals_walk_on_damaged_events() {
             let at = rand() as usize % l.len();
             match rand() % 4 {
                 0 => l.truncate(at),
-                1 => l[at] = b"\"\\{}[],:\x01\xff x"[rand() as usize % 12],
+                1 => l[at] = DAMAGE[rand() as usize % DAMAGE.len()],
                 2 => {
                     l.remove(at);
                 }
-                _ => l.insert(at, b"\"\\{}[],:\x01\xff x"[rand() as usize % 12]),
+                _ => l.insert(at, DAMAGE[rand() as usize % DAMAGE.len()]),
             }
             let fast = set
                 .match_record(&JsonBytes(&l), &mut a)

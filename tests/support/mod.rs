@@ -27,6 +27,14 @@ pub fn shared_dir(what: &str) -> Option<PathBuf> {
     None
 }
 
+/// The `shared/` folder when it holds both the real events and the SigmaHQ rules (what the
+/// corpus tests read), with [`shared_dir`]'s skip-or-fail for each.
+pub fn shared_corpus() -> Option<PathBuf> {
+    let shared = shared_dir("corpus/events")?;
+    shared_dir("corpus/sigmahq")?;
+    Some(shared)
+}
+
 /// The SigmaHQ active rule folders counted by the engine issue.
 pub const ACTIVE_RULE_DIRS: &[&str] = &[
     "rules",
