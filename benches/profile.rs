@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 
 use sigmatag::{load, tag_fragments, tag_stream};
-use sigmatag_matcher::{JsonBytes, Pipeline};
+use sigmatag_matcher::{JsonBytes, MemoSize, Pipeline};
 
 fn main() {
     let shared = std::env::var_os("SIGMATAG_SHARED")
@@ -40,7 +40,23 @@ fn main() {
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
         .collect();
-    let mut scratch = set.scratch();
+    // SIGMATAG_MEMO: "off", or "entries,bytes,atoms" (the value memo's sizes).
+    let memo = match std::env::var("SIGMATAG_MEMO").ok().as_deref() {
+        None => MemoSize::DEFAULT,
+        Some("off") => MemoSize::OFF,
+        Some(v) => {
+            let n: Vec<usize> = v
+                .split(',')
+                .map(|x| x.parse().expect("SIGMATAG_MEMO"))
+                .collect();
+            MemoSize {
+                entries: n[0],
+                bytes: n[1],
+                atoms: n[2],
+            }
+        }
+    };
+    let mut scratch = set.scratch_with_memo(memo);
     let (mut hits, mut evaluated) = (0usize, 0usize);
     let mut per_rule = vec![0usize; set.len()];
     for _ in 0..passes {
@@ -132,6 +148,11 @@ fn main() {
     if std::env::var_os("SIGMATAG_STATS").is_some() {
         println!("{}", set.debug_index_stats(&lines));
     }
+    let (memo_hits, memo_misses) = scratch.memo_counts();
+    println!(
+        "value memo: {memo_hits} long values found remembered, {memo_misses} scanned ({:.1}% found)",
+        memo_hits as f64 * 100.0 / (memo_hits + memo_misses).max(1) as f64
+    );
     let mut out = Vec::with_capacity(text.len() * 2);
     let fragments = tag_fragments(set);
     let stats = tag_stream(set, &text[..], &mut out, b"\"sigma\"", &fragments).expect("tag");

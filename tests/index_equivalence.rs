@@ -1,9 +1,9 @@
 //! The cross-rule index changes no result: for every real event and every rule, indexed
-//! matching (candidate rules only, atom bits) gives exactly the rules that evaluating every
-//! rule directly gives.
+//! matching (candidate rules only, atom bits, the value memo at several sizes) gives exactly
+//! the rules that evaluating every rule directly gives.
 
 use sigmatag::{load, read_placeholders};
-use sigmatag_matcher::{JsonBytes, Pipeline};
+use sigmatag_matcher::{JsonBytes, MemoSize, Pipeline};
 use sigmatag_rule::LoadOptions;
 use sigmatag_suite::{shared_corpus, ACTIVE_RULE_DIRS};
 
@@ -23,6 +23,14 @@ fn compare(
     let text = std::fs::read(events).unwrap();
     let mut a = set.scratch();
     let mut b = set.scratch();
+    // The value memo (atoms of long values seen before) with the default sizes, with sizes
+    // small enough that entries are evicted and overwritten all the time, and without.
+    let mut tiny = set.scratch_with_memo(MemoSize {
+        entries: 16,
+        bytes: 2048,
+        atoms: 256,
+    });
+    let mut off = set.scratch_with_memo(MemoSize::OFF);
     let (mut records, mut hits) = (0, 0);
     for line in text.split(|c| *c == b'\n').filter(|l| !l.is_empty()) {
         let indexed = set.match_record(&JsonBytes(line), &mut a).unwrap().to_vec();
@@ -35,13 +43,25 @@ fn compare(
             "record {records}: {}",
             String::from_utf8_lossy(line)
         );
+        for (name, s) in [("tiny memo", &mut tiny), ("no memo", &mut off)] {
+            let got = set.match_record(&JsonBytes(line), s).unwrap();
+            assert_eq!(got, &indexed[..], "record {records}, {name}");
+        }
         records += 1;
         hits += indexed.len();
     }
+    let (found, scanned) = a.memo_counts();
+    let (tiny_found, tiny_scanned) = tiny.memo_counts();
     eprintln!(
-        "{} rules, {mapping}: {records} records, {hits} rule hits, indexed == direct",
+        "{} rules, {mapping}: {records} records, {hits} rule hits, indexed == direct; \
+         long values found in the memo {found} (scanned {scanned}), in the tiny memo \
+         {tiny_found} (scanned {tiny_scanned})",
         set.len()
     );
+    // The memos were used: these events repeat many of their long values.
+    assert!(found > scanned / 2, "{found} {scanned}");
+    assert!(tiny_found > 0);
+    assert_eq!(off.memo_counts(), (0, 0));
     (records, hits)
 }
 

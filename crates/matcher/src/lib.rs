@@ -26,6 +26,7 @@ pub mod fold;
 mod index;
 pub mod json;
 mod keys;
+mod memo;
 pub mod pattern;
 pub mod pipeline;
 pub mod record;
@@ -39,6 +40,7 @@ pub mod values;
 
 use compile::{CmpOp, CompiledRule, Cond, RefMode, Shared, Test, ValueMatcher};
 pub use json::JsonBytes;
+pub use memo::MemoSize;
 pub use pipeline::Pipeline;
 pub use record::{Record, RecordError, Scalar, StackText, Text, Visitor};
 use regex_automata::{meta, Input};
@@ -70,6 +72,12 @@ impl Scratch {
     pub fn last_candidates(&self) -> &[u32] {
         &self.candidates
     }
+
+    /// The value memo's counts so far: long values found remembered, and values scanned and
+    /// remembered (diagnostics).
+    pub fn memo_counts(&self) -> (u64, u64) {
+        (self.memo.hits, self.memo.misses)
+    }
 }
 
 /// An immutable, thread-safe compiled rule set.
@@ -79,7 +87,12 @@ pub struct RuleSet {
     rules: Vec<CompiledRule>,
     infos: Vec<RuleInfo>,
     index: index::Index,
+    /// Tells this set's scratch values from other sets' (see [`RuleSet::match_record`]).
+    id: u64,
 }
+
+/// The id of the next rule set compiled.
+static NEXT_SET_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Per-thread mutable state for matching; create with [`RuleSet::scratch`] and reuse.
 #[derive(Debug)]
@@ -105,6 +118,10 @@ pub struct Scratch {
     /// Rules whose first trigger clause fired (their other clauses are checked after the
     /// automaton passes).
     triggered: Vec<u32>,
+    /// The atoms of long values seen before.
+    memo: memo::Memo,
+    /// The rule set this scratch was made for.
+    set: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,6 +200,7 @@ impl RuleSet {
                 rules: compiled,
                 infos,
                 index,
+                id: NEXT_SET_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             },
             errors,
         )
@@ -208,8 +226,16 @@ impl RuleSet {
         &self.shared.pipeline
     }
 
-    /// A scratch value sized for this rule set.
+    /// A scratch value sized for this rule set, with the default value memo
+    /// ([`MemoSize::DEFAULT`]).
     pub fn scratch(&self) -> Scratch {
+        self.scratch_with_memo(MemoSize::DEFAULT)
+    }
+
+    /// A scratch value sized for this rule set whose value memo (the atoms of long values
+    /// seen before, replayed instead of scanning them again) has `memo`'s sizes
+    /// ([`MemoSize::OFF`]: none).
+    pub fn scratch_with_memo(&self, memo: MemoSize) -> Scratch {
         Scratch {
             states: Vec::with_capacity(256),
             in_array: Vec::with_capacity(256),
@@ -232,6 +258,8 @@ impl RuleSet {
             generation: 0,
             candidates: Vec::with_capacity(self.rules.len()),
             triggered: Vec::with_capacity(self.rules.len()),
+            memo: memo::Memo::new(memo),
+            set: self.id,
         }
     }
 
@@ -262,6 +290,7 @@ impl RuleSet {
         scratch: &'s mut Scratch,
         indexed: bool,
     ) -> Result<&'s [u32], RecordError> {
+        self.fit(scratch);
         self.extract(record, scratch)?;
         scratch.matched.clear();
         scratch.cond_state.fill(0);
@@ -310,6 +339,7 @@ impl RuleSet {
             stamp,
             candidates,
             triggered,
+            memo,
             ..
         } = s;
         triggered.clear();
@@ -337,7 +367,32 @@ impl RuleSet {
                         marks.fire(a);
                     }
                 }
-                si.scanner.scan(hay, |atom| marks.fire(atom));
+                if !(memo.on() && hay.len() >= memo::MIN_LEN && si.scanner.walks()) {
+                    si.scanner.scan(hay, |atom| marks.fire(atom));
+                    continue;
+                }
+                let (place, h) = memo.place(si.slot, hay);
+                if let Some(atoms) = memo.get(si.slot, place, h, hay) {
+                    for &a in atoms {
+                        marks.fire(a);
+                    }
+                    continue;
+                }
+                let mut seen = [0u32; memo::MAX_ATOMS];
+                let mut n = 0usize;
+                si.scanner.scan(hay, |atom| {
+                    marks.fire(atom);
+                    if n < memo::MAX_ATOMS {
+                        seen[n] = atom;
+                    }
+                    n += 1;
+                });
+                if n <= memo::MAX_ATOMS {
+                    let seen = &mut seen[..n];
+                    seen.sort_unstable();
+                    let kept = dedup_sorted(seen);
+                    memo.put(si.slot, place, h, hay, &seen[..kept]);
+                }
             }
         }
         // A triggered rule is a candidate when each of its other clauses has an atom that held.
@@ -357,6 +412,9 @@ impl RuleSet {
 
     /// Matches one record; returns the indices of the rules that matched, in rule order.
     /// A record that cannot be read yields its error and no matches.
+    ///
+    /// `scratch` should come from this set's [`RuleSet::scratch`]; one made for another set
+    /// is remade for this one first (allocating, once).
     pub fn match_record<'s, R: Record + ?Sized>(
         &self,
         record: &R,
@@ -372,10 +430,24 @@ impl RuleSet {
         record: &R,
         scratch: &mut Scratch,
     ) -> Result<bool, RecordError> {
+        self.fit(scratch);
         self.extract(record, scratch)?;
         scratch.cond_state.fill(0);
         scratch.use_atoms = false;
         Ok(self.rule_matches(&self.rules[rule], scratch))
+    }
+
+    /// Remakes a scratch of another rule set for this one (its tables and memo do not fit).
+    #[cold]
+    fn refit(&self, scratch: &mut Scratch) {
+        *scratch = self.scratch_with_memo(scratch.memo.size());
+    }
+
+    #[inline]
+    fn fit(&self, scratch: &mut Scratch) {
+        if scratch.set != self.id {
+            self.refit(scratch);
+        }
     }
 
     fn extract<R: Record + ?Sized>(&self, record: &R, s: &mut Scratch) -> Result<(), RecordError> {
@@ -627,6 +699,18 @@ impl RuleSet {
             }
         }
     }
+}
+
+/// Moves the distinct values of the sorted `v` to its front; returns how many there are.
+fn dedup_sorted(v: &mut [u32]) -> usize {
+    let mut kept = 0;
+    for i in 0..v.len() {
+        if kept == 0 || v[kept - 1] != v[i] {
+            v[kept] = v[i];
+            kept += 1;
+        }
+    }
+    kept
 }
 
 fn as_str(b: &[u8]) -> Option<&str> {
