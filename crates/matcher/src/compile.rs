@@ -167,7 +167,7 @@ pub(crate) struct Shared {
     pub trie: Vec<TrieNode>,
     /// The trie determinised ([`Shared::finish`]): what record readers follow.
     pub paths: crate::extract::PathStates,
-    slot_by_paths: HashMap<Vec<Path>, u32>,
+    pub slot_by_paths: HashMap<Vec<Path>, u32>,
     pub slot_count: u32,
     /// The slot that collects every scalar (keyword search), if any rule needs it.
     pub all_slot: Option<u32>,

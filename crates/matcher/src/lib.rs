@@ -964,9 +964,21 @@ impl RuleSet {
                 .filter(|a| a.slot == si.slot)
                 .count();
             total += si.scanner.memory();
+            let field = if self.shared.all_slot == Some(si.slot) {
+                "(keywords)".to_string()
+            } else {
+                self.shared
+                    .slot_by_paths
+                    .iter()
+                    .find(|(_, s)| **s == si.slot)
+                    .and_then(|(paths, _)| paths.first())
+                    .map(|p| format!("{p:?}"))
+                    .unwrap_or_default()
+            };
             out.push_str(&format!(
-                "slot {} atoms {} memory {} KB bytes/rec {:.0} found/rec {:.1}{}\n",
+                "slot {} {} atoms {} memory {} KB bytes/rec {:.0} found/rec {:.1}{}\n",
                 si.slot,
+                field,
                 atoms,
                 si.scanner.memory() / 1024,
                 bytes[k] as f64 / n,
