@@ -63,6 +63,8 @@ pub(crate) struct Index {
     pub always: Vec<u32>,
     /// Per slot: an automaton scans it (its atoms' bits are meaningful).
     pub scanned: Vec<bool>,
+    /// Per test: the atoms it is the disjunction of ([`any_of_atoms`]), or an empty list.
+    pub test_atoms: Lists,
 }
 
 /// Lists of `u32` in one buffer (four bytes of offset per list instead of a `Vec` header and
@@ -380,11 +382,47 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
     for si in &slots {
         scanned[si.slot as usize] = true;
     }
+    let test_atoms = Lists::from_vecs(
+        shared
+            .tests
+            .iter()
+            .map(|t| any_of_atoms(t, &scanned).unwrap_or_default())
+            .collect(),
+    );
     Index {
         slots,
         atom_rules: Lists::from_vecs(atom_rules),
         secondary: Lists::from_vecs(secondary),
         always,
         scanned,
+        test_atoms,
     }
+}
+
+/// The atoms of a test that holds exactly when one of them does: one whose every value
+/// pattern is an indexed atom, on a scanned slot, any of them (not `|all`), not negated.
+/// `None` for other tests.
+fn any_of_atoms(t: &Test, scanned: &[bool]) -> Option<Vec<u32>> {
+    let Test::Values {
+        slot,
+        matchers,
+        all: false,
+        neq: false,
+    } = t
+    else {
+        return None;
+    };
+    if !scanned[*slot as usize] || matchers.is_empty() {
+        return None;
+    }
+    let mut atoms = Vec::new();
+    for m in matchers {
+        match m {
+            ValueMatcher::Text { atoms: Some(a), .. } if !a.is_empty() => {
+                atoms.extend_from_slice(a)
+            }
+            _ => return None,
+        }
+    }
+    Some(atoms)
 }

@@ -533,6 +533,13 @@ impl RuleSet {
     }
 
     fn eval_test(&self, t: u32, s: &mut Scratch) -> bool {
+        if s.use_atoms {
+            // A disjunction of atoms: one pass over its atom bits.
+            let atoms = self.index.test_atoms.get(t as usize);
+            if !atoms.is_empty() {
+                return atoms.iter().any(|&a| held(&s.atom_bits, a));
+            }
+        }
         match &self.shared.tests[t as usize] {
             Test::Exists { slot, expect } => (s.slot_head[*slot as usize] != NONE) == *expect,
             Test::Values {
