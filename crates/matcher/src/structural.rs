@@ -282,8 +282,9 @@ impl<'a, C: Classify> Events<'a, C> {
         let inside = C::prefix_xor(quote) ^ self.in_string;
         self.in_string = ((inside as i64) >> 63) as u64;
         // Escapes inside strings must be valid (outside strings a backslash is an error the
-        // reader reports anyway).
-        let mut esc = escaped & inside;
+        // reader reports anyway). Escaped backslashes and quotes (most escapes in logs: every
+        // `\\` of a Windows path) are valid by the masks alone; the others are checked here.
+        let mut esc = escaped & inside & !(m.backslash | m.quote);
         while esc != 0 {
             let p = at + esc.trailing_zeros() as usize;
             esc &= esc - 1;
