@@ -63,6 +63,8 @@ pub(crate) struct Index {
     pub always: Vec<u32>,
     /// Per slot: an automaton scans it (its atoms' bits are meaningful).
     pub scanned: Vec<bool>,
+    /// Per slot: its place in `slots`, or `u32::MAX` when no automaton scans it.
+    pub slot_pos: Vec<u32>,
     /// Per test: the atoms it is the disjunction of ([`any_of_atoms`]), or an empty list.
     pub test_atoms: Lists,
 }
@@ -382,6 +384,10 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
     for si in &slots {
         scanned[si.slot as usize] = true;
     }
+    let mut slot_pos = vec![u32::MAX; shared.slot_count as usize];
+    for (k, si) in slots.iter().enumerate() {
+        slot_pos[si.slot as usize] = k as u32;
+    }
     let test_atoms = Lists::from_vecs(
         shared
             .tests
@@ -395,6 +401,7 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
         secondary: Lists::from_vecs(secondary),
         always,
         scanned,
+        slot_pos,
         test_atoms,
     }
 }

@@ -103,6 +103,8 @@ pub struct Scratch {
     tmp: Vec<u8>,
     values: Vec<Val>,
     slot_head: Vec<u32>,
+    /// The slots with values (the ones `slot_head` holds a value for), in first-value order.
+    touched: Vec<u32>,
     arena: Vec<u8>,
     // evaluation
     cond_state: Vec<u8>,
@@ -242,6 +244,7 @@ impl RuleSet {
             tmp: Vec::with_capacity(4096),
             values: Vec::with_capacity(1024),
             slot_head: vec![NONE; self.shared.slot_count as usize],
+            touched: Vec::with_capacity(self.shared.slot_count as usize),
             arena: Vec::with_capacity(64 * 1024),
             cond_state: vec![0; self.shared.conds.len()],
             caches: self
@@ -334,6 +337,7 @@ impl RuleSet {
             arena,
             values,
             slot_head,
+            touched,
             atom_bits,
             fired,
             stamp,
@@ -351,8 +355,15 @@ impl RuleSet {
             triggered,
             generation,
         };
-        for si in &self.index.slots {
-            let mut cur = slot_head[si.slot as usize];
+        // The slots this record has values in (not every slot the index scans: most records
+        // have values in a few of them).
+        for &slot in touched.iter() {
+            let k = self.index.slot_pos[slot as usize];
+            if k == NONE {
+                continue;
+            }
+            let si = &self.index.slots[k as usize];
+            let mut cur = slot_head[slot as usize];
             while cur != NONE {
                 let v = values[cur as usize];
                 cur = v.next;
@@ -780,7 +791,10 @@ impl Scratch {
     fn clear_values(&mut self) {
         self.values.clear();
         self.arena.clear();
-        self.slot_head.fill(NONE);
+        for &slot in &self.touched {
+            self.slot_head[slot as usize] = NONE;
+        }
+        self.touched.clear();
         self.states.clear();
         self.in_array.clear();
     }
@@ -788,12 +802,16 @@ impl Scratch {
     /// Adds a value to the front of `slot`'s list.
     fn link(&mut self, slot: u32, kind: Kind, in_array: bool, raw: (u32, u32), folded: (u32, u32)) {
         let idx = self.values.len() as u32;
+        let next = self.slot_head[slot as usize];
+        if next == NONE {
+            self.touched.push(slot);
+        }
         self.values.push(Val {
             kind,
             in_array,
             raw,
             folded,
-            next: self.slot_head[slot as usize],
+            next,
         });
         self.slot_head[slot as usize] = idx;
     }
