@@ -65,6 +65,8 @@ pub(crate) struct Index {
     pub scanned: Vec<bool>,
     /// Per slot: its place in `slots`, or `u32::MAX` when no automaton scans it.
     pub slot_pos: Vec<u32>,
+    /// Per test: whether it holds when its slot has no values ([`absent_result`]).
+    pub absent: Vec<bool>,
     /// Per test: the atoms it is the disjunction of ([`any_of_atoms`]), or an empty list.
     pub test_atoms: Lists,
 }
@@ -395,6 +397,7 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
             .map(|t| any_of_atoms(t, &scanned).unwrap_or_default())
             .collect(),
     );
+    let absent = shared.tests.iter().map(absent_result).collect();
     Index {
         slots,
         atom_rules: Lists::from_vecs(atom_rules),
@@ -403,6 +406,26 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
         scanned,
         slot_pos,
         test_atoms,
+        absent,
+    }
+}
+
+/// Whether a value test holds for a record without values in its slot: only `null`
+/// matches a missing field (every other matcher needs a value to hold for).
+fn absent_result(t: &Test) -> bool {
+    match t {
+        Test::Values {
+            matchers, all, neq, ..
+        } => {
+            let null = |m: &ValueMatcher| matches!(m, ValueMatcher::Null);
+            let held = if *all {
+                matchers.iter().all(null)
+            } else {
+                matchers.iter().any(null)
+            };
+            held != *neq
+        }
+        Test::Exists { expect, .. } => !*expect,
     }
 }
 

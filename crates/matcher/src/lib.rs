@@ -559,6 +559,9 @@ impl RuleSet {
                 all,
                 neq,
             } => {
+                if s.slot_head[*slot as usize] == NONE {
+                    return self.index.absent[t as usize];
+                }
                 let held = if *all {
                     matchers.iter().all(|m| self.eval_matcher(*slot, m, s))
                 } else {
