@@ -803,6 +803,7 @@ impl Scratch {
     }
 
     /// Adds a value to the front of `slot`'s list.
+    #[inline(always)]
     fn link(&mut self, slot: u32, kind: Kind, in_array: bool, raw: (u32, u32), folded: (u32, u32)) {
         let idx = self.values.len() as u32;
         let next = self.slot_head[slot as usize];
