@@ -133,11 +133,17 @@ impl Affix {
     }
 
     /// Reports the atoms whose literal `hay` starts (or ends) with.
-    #[inline]
+    ///
+    /// Most slots have no prefix or no suffix atoms: the test for none is inlined into the
+    /// caller, so that they cost no call (it was 1.4k instructions per record on B).
+    #[inline(always)]
     fn find(&self, hay: &[u8], fire: &mut impl FnMut(u32)) {
-        if self.lens.is_empty() {
-            return;
+        if !self.lens.is_empty() {
+            self.find_some(hay, fire);
         }
+    }
+
+    fn find_some(&self, hay: &[u8], fire: &mut impl FnMut(u32)) {
         let size = self.table.len();
         // The value's edge word of min(len, 8) bytes, once; shorter ones are cut from it.
         let top = hay.len().min(8);
