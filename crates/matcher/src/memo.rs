@@ -32,7 +32,10 @@ pub struct MemoSize {
 
 impl MemoSize {
     /// The default: 4,096 entries over 256 KiB of values and 16,384 atom ids (about 480 KiB in
-    /// all per scratch).
+    /// all per scratch). On `windows-evtx.jsonl` in one pass it finds 83% of the values it is
+    /// asked for; eight times the size found 2.5 points more (values of 24 bytes or more).
+    /// Chosen on that stream, not on workload A, whose 75-fold repetition of 1,350 records
+    /// rewards a memo that holds the whole cycle.
     pub const DEFAULT: MemoSize = MemoSize {
         entries: 4096,
         bytes: 256 * 1024,
