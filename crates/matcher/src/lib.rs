@@ -29,6 +29,7 @@ mod keys;
 mod memo;
 pub mod pattern;
 pub mod pipeline;
+mod program;
 pub mod record;
 mod regex_lits;
 mod scan;
@@ -38,7 +39,7 @@ mod swar;
 mod testutil;
 pub mod values;
 
-use compile::{CmpOp, CompiledRule, Cond, RefMode, Shared, Test, ValueMatcher};
+use compile::{CmpOp, RefMode, Shared, Test, ValueMatcher};
 pub use json::JsonBytes;
 pub use memo::MemoSize;
 pub use pipeline::Pipeline;
@@ -84,9 +85,10 @@ impl Scratch {
 #[derive(Debug)]
 pub struct RuleSet {
     shared: Shared,
-    rules: Vec<CompiledRule>,
     infos: Vec<RuleInfo>,
     index: index::Index,
+    /// The rules' conditions as flat programs (what evaluation walks).
+    programs: program::Programs,
     /// Tells this set's scratch values from other sets' (see [`RuleSet::match_record`]).
     id: u64,
 }
@@ -196,12 +198,16 @@ impl RuleSet {
         infos.shrink_to_fit();
         shared.finish();
         let index = index::build(&shared, &compiled);
+        let programs = program::Programs::build(&compiled);
+        // The condition trees served the index derivation and the programs; evaluation walks
+        // the programs, so the trees go.
+        drop(compiled);
         (
             RuleSet {
                 shared,
-                rules: compiled,
                 infos,
                 index,
+                programs,
                 id: NEXT_SET_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             },
             errors,
@@ -210,12 +216,12 @@ impl RuleSet {
 
     /// Number of compiled rules.
     pub fn len(&self) -> usize {
-        self.rules.len()
+        self.infos.len()
     }
 
     /// True when no rule compiled.
     pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
+        self.infos.is_empty()
     }
 
     /// Metadata of rule `i`.
@@ -253,14 +259,14 @@ impl RuleSet {
                 .iter()
                 .map(|r| r.create_cache())
                 .collect(),
-            matched: Vec::with_capacity(self.rules.len()),
+            matched: Vec::with_capacity(self.infos.len()),
             use_atoms: true,
             atom_bits: vec![0; self.shared.atoms.len().div_ceil(64)],
             fired: Vec::with_capacity(self.shared.atoms.len()),
-            stamp: vec![0; self.rules.len()],
+            stamp: vec![0; self.infos.len()],
             generation: 0,
-            candidates: Vec::with_capacity(self.rules.len()),
-            triggered: Vec::with_capacity(self.rules.len()),
+            candidates: Vec::with_capacity(self.infos.len()),
+            triggered: Vec::with_capacity(self.infos.len()),
             memo: memo::Memo::new(memo),
             set: self.id,
         }
@@ -302,13 +308,13 @@ impl RuleSet {
             self.run_index(scratch);
             for k in 0..scratch.candidates.len() {
                 let r = scratch.candidates[k];
-                if self.rule_matches(&self.rules[r as usize], scratch) {
+                if self.rule_matches(r as usize, scratch) {
                     scratch.matched.push(r);
                 }
             }
         } else {
-            for (i, rule) in self.rules.iter().enumerate() {
-                if self.rule_matches(rule, scratch) {
+            for i in 0..self.infos.len() {
+                if self.rule_matches(i, scratch) {
                     scratch.matched.push(i as u32);
                 }
             }
@@ -445,7 +451,7 @@ impl RuleSet {
         self.extract(record, scratch)?;
         scratch.cond_state.fill(0);
         scratch.use_atoms = false;
-        Ok(self.rule_matches(&self.rules[rule], scratch))
+        Ok(self.rule_matches(rule, scratch))
     }
 
     /// Remakes a scratch of another rule set for this one (its tables and memo do not fit).
@@ -486,14 +492,15 @@ impl RuleSet {
         }
     }
 
-    fn rule_matches(&self, rule: &CompiledRule, s: &mut Scratch) -> bool {
-        for (cond, det) in &rule.variants {
-            if let Some(c) = cond {
-                if !self.logsource_holds(*c, s) {
-                    continue;
-                }
+    fn rule_matches(&self, r: usize, s: &mut Scratch) -> bool {
+        for &(cond, start) in self.programs.of(r) {
+            if cond != NONE && !self.logsource_holds(cond, s) {
+                continue;
             }
-            if self.eval_cond(&det.cond, det, s) {
+            if self
+                .programs
+                .eval(start as usize, &mut |t| self.eval_test(t, s))
+            {
                 return true;
             }
         }
@@ -510,35 +517,6 @@ impl RuleSet {
                     .all(|t| self.eval_test(*t, s));
                 s.cond_state[c as usize] = if ok { 1 } else { 2 };
                 ok
-            }
-        }
-    }
-
-    fn eval_search(&self, det: &compile::CompiledDetection, i: u32, s: &mut Scratch) -> bool {
-        det.searches[i as usize]
-            .alts
-            .iter()
-            .any(|alt| alt.iter().all(|t| self.eval_test(*t, s)))
-    }
-
-    fn eval_cond(&self, c: &Cond, det: &compile::CompiledDetection, s: &mut Scratch) -> bool {
-        match c {
-            Cond::Id(i) => self.eval_search(det, *i, s),
-            Cond::Not(x) => !self.eval_cond(x, det, s),
-            Cond::And(xs) => xs.iter().all(|x| self.eval_cond(x, det, s)),
-            Cond::Or(xs) => xs.iter().any(|x| self.eval_cond(x, det, s)),
-            Cond::All(ids) => ids.iter().all(|i| self.eval_search(det, *i, s)),
-            Cond::AtLeast(n, ids) => {
-                let mut count = 0;
-                for i in ids {
-                    if self.eval_search(det, *i, s) {
-                        count += 1;
-                        if count >= *n {
-                            return true;
-                        }
-                    }
-                }
-                false
             }
         }
     }
@@ -874,8 +852,8 @@ impl RuleSet {
     #[doc(hidden)]
     pub fn debug_rule_costs(&self, records: &[&[u8]]) -> String {
         let mut s = self.scratch();
-        let mut total = vec![0u64; self.rules.len()];
-        let mut count = vec![0usize; self.rules.len()];
+        let mut total = vec![0u64; self.infos.len()];
+        let mut count = vec![0usize; self.infos.len()];
         for r in records {
             if self.extract(&JsonBytes(r), &mut s).is_err() {
                 continue;
@@ -888,7 +866,7 @@ impl RuleSet {
                 for _ in 0..5 {
                     s.cond_state.fill(0);
                     let t = std::time::Instant::now();
-                    std::hint::black_box(self.rule_matches(&self.rules[rule], &mut s));
+                    std::hint::black_box(self.rule_matches(rule, &mut s));
                     best = best.min(t.elapsed().as_nanos() as u64);
                 }
                 total[rule] += best;
@@ -897,7 +875,7 @@ impl RuleSet {
         }
         let n = records.len().max(1) as f64;
         let all: u64 = total.iter().sum();
-        let mut order: Vec<usize> = (0..self.rules.len()).filter(|&r| count[r] > 0).collect();
+        let mut order: Vec<usize> = (0..self.infos.len()).filter(|&r| count[r] > 0).collect();
         order.sort_by_key(|&r| std::cmp::Reverse(total[r]));
         let mut out = format!(
             "rule evaluation: {:.0} ns per record in all\n",
