@@ -1,5 +1,6 @@
 //! Index triggers must never hide a match: numbers written in non-canonical form, regexes
-//! found through inner literals, conjunctive clauses, one-byte literals.
+//! found through inner literals, conjunctive clauses, one-byte literals; nor may a scratch
+//! (and its value memo) carry one rule set's atoms into another's results.
 
 use sigmatag_matcher::{JsonBytes, Pipeline, RuleSet};
 
@@ -101,4 +102,42 @@ fn one_byte_literals_still_match() {
         both(&s, r#"{"CommandLine": "ab", "Image": "x"}"#),
         (false, false)
     );
+}
+
+/// A scratch made for one rule set and used with another is remade for it: the memo of the
+/// first set (whose atom ids mean other literals in the second) must not leak into the
+/// second's results, nor may its smaller tables panic.
+#[test]
+fn a_scratch_of_another_set_is_remade() {
+    let first = set(&format!(
+        "{HEAD}  sel:\n    CommandLine|contains: 'mimikatz'\n  condition: sel\n"
+    ));
+    let second = set(&format!(
+        "{HEAD}  sel:\n    CommandLine|contains: 'psexec'\n  condition: sel\n"
+    ));
+    let record =
+        r#"{"CommandLine": "c:\\tools\\mimikatz.exe privilege::debug", "Image": "c:\\x.exe"}"#;
+    let mut s = first.scratch();
+    // Twice, so that the first set's memo holds the command line.
+    for _ in 0..2 {
+        let hits = first
+            .match_record(&JsonBytes(record.as_bytes()), &mut s)
+            .unwrap();
+        assert_eq!(hits, &[0]);
+    }
+    let hits = second
+        .match_record(&JsonBytes(record.as_bytes()), &mut s)
+        .unwrap()
+        .to_vec();
+    let fresh = second
+        .match_record(&JsonBytes(record.as_bytes()), &mut second.scratch())
+        .unwrap()
+        .to_vec();
+    assert_eq!(hits, fresh);
+    assert!(hits.is_empty());
+    // And back.
+    let hits = first
+        .match_record(&JsonBytes(record.as_bytes()), &mut s)
+        .unwrap();
+    assert_eq!(hits, &[0]);
 }
