@@ -61,14 +61,21 @@ pub(crate) struct Index {
     pub secondary: Lists,
     /// Rules without a trigger: evaluated for every record.
     pub always: Vec<u32>,
-    /// Per slot: an automaton scans it (its atoms' bits are meaningful).
-    pub scanned: Vec<bool>,
-    /// Per slot: its place in `slots`, or `u32::MAX` when no automaton scans it.
+    /// Per slot: its place in `slots`, or `u32::MAX` when no automaton scans it
+    /// ([`Index::scanned`]).
     pub slot_pos: Vec<u32>,
     /// Per test: whether it holds when its slot has no values ([`absent_result`]).
     pub absent: Vec<bool>,
     /// Per test: the atoms it is the disjunction of ([`any_of_atoms`]), or an empty list.
     pub test_atoms: Lists,
+}
+
+impl Index {
+    /// Whether an automaton scans `slot` (its atoms' bits are meaningful).
+    #[inline]
+    pub fn scanned(&self, slot: u32) -> bool {
+        self.slot_pos[slot as usize] != u32::MAX
+    }
 }
 
 /// Lists of `u32` in one buffer (four bytes of offset per list instead of a `Vec` header and
@@ -382,10 +389,6 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
             }
         }
     }
-    let mut scanned = vec![false; shared.slot_count as usize];
-    for si in &slots {
-        scanned[si.slot as usize] = true;
-    }
     let mut slot_pos = vec![u32::MAX; shared.slot_count as usize];
     for (k, si) in slots.iter().enumerate() {
         slot_pos[si.slot as usize] = k as u32;
@@ -394,7 +397,7 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
         shared
             .tests
             .iter()
-            .map(|t| any_of_atoms(t, &scanned).unwrap_or_default())
+            .map(|t| any_of_atoms(t, &slot_pos).unwrap_or_default())
             .collect(),
     );
     let absent = shared.tests.iter().map(absent_result).collect();
@@ -403,7 +406,6 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
         atom_rules: Lists::from_vecs(atom_rules),
         secondary: Lists::from_vecs(secondary),
         always,
-        scanned,
         slot_pos,
         test_atoms,
         absent,
@@ -432,7 +434,7 @@ fn absent_result(t: &Test) -> bool {
 /// The atoms of a test that holds exactly when one of them does: one whose every value
 /// pattern is an indexed atom, on a scanned slot, any of them (not `|all`), not negated.
 /// `None` for other tests.
-fn any_of_atoms(t: &Test, scanned: &[bool]) -> Option<Vec<u32>> {
+fn any_of_atoms(t: &Test, slot_pos: &[u32]) -> Option<Vec<u32>> {
     let Test::Values {
         slot,
         matchers,
@@ -442,7 +444,7 @@ fn any_of_atoms(t: &Test, scanned: &[bool]) -> Option<Vec<u32>> {
     else {
         return None;
     };
-    if !scanned[*slot as usize] || matchers.is_empty() {
+    if slot_pos[*slot as usize] == u32::MAX || matchers.is_empty() {
         return None;
     }
     let mut atoms = Vec::new();

@@ -551,7 +551,7 @@ impl RuleSet {
     }
 
     fn eval_matcher(&self, slot: u32, m: &ValueMatcher, s: &mut Scratch) -> bool {
-        if s.use_atoms && self.index.scanned[slot as usize] {
+        if s.use_atoms && self.index.scanned(slot) {
             // The index has found every atom of this slot: an all-atom matcher is its bits,
             // and a matcher whose necessary atoms did not hold cannot match any value.
             let bits = &s.atom_bits;
