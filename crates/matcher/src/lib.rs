@@ -74,8 +74,8 @@ impl Scratch {
         &self.candidates
     }
 
-    /// The value memo's counts so far: long values found remembered, and values scanned and
-    /// remembered (diagnostics).
+    /// The value memo's counts so far: long values found remembered, and long values not
+    /// found (scanned instead; diagnostics).
     pub fn memo_counts(&self) -> (u64, u64) {
         (self.memo.hits, self.memo.misses)
     }
@@ -388,28 +388,19 @@ impl RuleSet {
                     si.scanner.scan(hay, |atom| marks.fire(atom));
                     continue;
                 }
-                let (place, h) = memo.place(si.slot, hay);
-                if let Some(atoms) = memo.get(si.slot, place, h, hay) {
+                let key = memo.key(si.slot, hay);
+                if let Some(atoms) = memo.get(&key, hay) {
                     for &a in atoms {
                         marks.fire(a);
                     }
                     continue;
                 }
-                let mut seen = [0u32; memo::MAX_ATOMS];
-                let mut n = 0usize;
+                let mut seen = memo::Seen::new();
                 si.scanner.scan(hay, |atom| {
                     marks.fire(atom);
-                    if n < memo::MAX_ATOMS {
-                        seen[n] = atom;
-                    }
-                    n += 1;
+                    seen.push(atom);
                 });
-                if n <= memo::MAX_ATOMS {
-                    let seen = &mut seen[..n];
-                    seen.sort_unstable();
-                    let kept = dedup_sorted(seen);
-                    memo.put(si.slot, place, h, hay, &seen[..kept]);
-                }
+                memo.put(&key, hay, &mut seen);
             }
         }
         // A triggered rule is a candidate when each of its other clauses has an atom that held.
@@ -698,18 +689,6 @@ impl RuleSet {
             }
         }
     }
-}
-
-/// Moves the distinct values of the sorted `v` to its front; returns how many there are.
-fn dedup_sorted(v: &mut [u32]) -> usize {
-    let mut kept = 0;
-    for i in 0..v.len() {
-        if kept == 0 || v[kept - 1] != v[i] {
-            v[kept] = v[i];
-            kept += 1;
-        }
-    }
-    kept
 }
 
 fn as_str(b: &[u8]) -> Option<&str> {

@@ -12,6 +12,8 @@
 //! rings (value bytes, atom ids) written in order; an entry whose bytes or atoms have been
 //! overwritten since is no longer valid, and a new value in its table place replaces it.
 
+use crate::swar::padded8;
+
 /// Values shorter than this are scanned every time (their scan is cheaper than the
 /// lookup).
 pub(crate) const MIN_LEN: usize = 12;
@@ -62,6 +64,51 @@ struct Entry {
     slot: u32,
 }
 
+/// A value's identity in the memo (see [`Memo::key`]).
+pub(crate) struct Key {
+    slot: u32,
+    hash: u64,
+    place: usize,
+}
+
+/// The atoms a scan reports, as it reports them (repeats included), up to [`MAX_ATOMS`].
+pub(crate) struct Seen {
+    atoms: [u32; MAX_ATOMS],
+    /// How many were reported (more than `MAX_ATOMS`: too many to remember).
+    n: usize,
+}
+
+impl Seen {
+    pub fn new() -> Seen {
+        Seen {
+            atoms: [0; MAX_ATOMS],
+            n: 0,
+        }
+    }
+
+    #[inline]
+    pub fn push(&mut self, atom: u32) {
+        if self.n < MAX_ATOMS {
+            self.atoms[self.n] = atom;
+        }
+        self.n += 1;
+    }
+
+    /// The atoms recorded, sorted and without repeats (needs `n <= MAX_ATOMS`).
+    fn distinct(&mut self) -> &[u32] {
+        let v = &mut self.atoms[..self.n];
+        v.sort_unstable();
+        let mut kept = 0;
+        for i in 0..v.len() {
+            if kept == 0 || v[kept - 1] != v[i] {
+                v[kept] = v[i];
+                kept += 1;
+            }
+        }
+        &v[..kept]
+    }
+}
+
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub(crate) struct Memo {
@@ -71,7 +118,8 @@ pub(crate) struct Memo {
     /// Bytes and atoms written so far (positions of the next write).
     bytes_end: u64,
     atoms_end: u64,
-    /// Lookups that found their value, and values remembered (diagnostics).
+    /// Lookups that found their value, and lookups that did not (the value was scanned;
+    /// diagnostics).
     pub hits: u64,
     pub misses: u64,
 }
@@ -94,10 +142,8 @@ fn hash(slot: u32, v: &[u8]) -> u64 {
         b = b.rotate_left(31);
     }
     let rest = chunks.remainder();
-    let mut tail = [0u8; 16];
-    tail[..rest.len()].copy_from_slice(rest);
-    a = (a ^ u64::from_le_bytes(tail[..8].try_into().unwrap_or_default())).wrapping_mul(K);
-    b = (b ^ u64::from_le_bytes(tail[8..].try_into().unwrap_or_default())).wrapping_mul(K);
+    a = (a ^ padded8(rest)).wrapping_mul(K);
+    b = (b ^ padded8(rest.get(8..).unwrap_or(&[]))).wrapping_mul(K);
     let h = a ^ b.rotate_left(32);
     h ^ (h >> 29)
 }
@@ -132,19 +178,23 @@ impl Memo {
         !self.table.is_empty()
     }
 
-    /// Where the value `v` of `slot` goes in the table, and its hash.
+    /// The value `v` of `slot`: its hash and where it goes in the table.
     #[inline]
-    pub fn place(&self, slot: u32, v: &[u8]) -> (usize, u64) {
-        let h = hash(slot, v);
-        ((h as usize) & (self.table.len() - 1), h)
+    pub fn key(&self, slot: u32, v: &[u8]) -> Key {
+        let hash = hash(slot, v);
+        Key {
+            slot,
+            hash,
+            place: (hash as usize) & (self.table.len() - 1),
+        }
     }
 
-    /// The atoms remembered for the value `v` of `slot` at table place `place` with hash
-    /// `h`, if they are still there (the slot, length and every byte compared).
+    /// The atoms remembered for the value `v` of `k`, if they are still there (the slot,
+    /// length and every byte compared).
     #[inline]
-    pub fn get(&mut self, slot: u32, place: usize, h: u64, v: &[u8]) -> Option<&[u32]> {
-        let e = self.table[place];
-        if e.hash != h || e.slot != slot || e.len as usize != v.len() || !self.intact(&e) {
+    pub fn get(&mut self, k: &Key, v: &[u8]) -> Option<&[u32]> {
+        let e = self.table[k.place];
+        if e.hash != k.hash || e.slot != k.slot || e.len as usize != v.len() || !self.intact(&e) {
             return None;
         }
         let at = (e.at % self.bytes.len() as u64) as usize;
@@ -161,10 +211,15 @@ impl Memo {
             && e.atoms_at + self.atoms.len() as u64 >= self.atoms_end
     }
 
-    /// Remembers that `v` of `slot` (at table place `place`, hash `h`) makes `atoms` hold. Values
-    /// larger than an eighth of the byte ring are not remembered.
-    pub fn put(&mut self, slot: u32, place: usize, h: u64, v: &[u8], atoms: &[u32]) {
+    /// Remembers that the value `v` of `k` makes the atoms `seen` recorded hold (sorted and
+    /// without repeats). Values larger than an eighth of the byte ring, or that made more
+    /// atoms hold than `seen` holds, are not remembered.
+    pub fn put(&mut self, k: &Key, v: &[u8], seen: &mut Seen) {
         self.misses += 1;
+        if seen.n > MAX_ATOMS {
+            return;
+        }
+        let atoms = seen.distinct();
         if v.len() > self.bytes.len() / 8 || atoms.len() > self.atoms.len() / 8 {
             return;
         }
@@ -174,13 +229,13 @@ impl Memo {
         let atoms_at = Self::reserve(&mut self.atoms_end, self.atoms.len(), atoms.len());
         let j = (atoms_at % self.atoms.len() as u64) as usize;
         self.atoms[j..j + atoms.len()].copy_from_slice(atoms);
-        self.table[place] = Entry {
-            hash: h,
+        self.table[k.place] = Entry {
+            hash: k.hash,
             at,
             atoms_at,
             len: v.len() as u32,
             natoms: atoms.len() as u32,
-            slot,
+            slot: k.slot,
         };
     }
 
@@ -213,34 +268,45 @@ mod tests {
         format!("c:\\windows\\system32\\value-{i:04}.exe").into_bytes()
     }
 
+    /// Remembers `atoms` (in the order a scan would report them) for `v` of `slot`.
+    fn put(m: &mut Memo, slot: u32, v: &[u8], atoms: &[u32]) {
+        let mut seen = Seen::new();
+        for &a in atoms {
+            seen.push(a);
+        }
+        let k = m.key(slot, v);
+        m.put(&k, v, &mut seen);
+    }
+
+    fn get(m: &mut Memo, slot: u32, v: &[u8]) -> Option<Vec<u32>> {
+        let k = m.key(slot, v);
+        m.get(&k, v).map(<[u32]>::to_vec)
+    }
+
     #[test]
     fn remembers_until_overwritten() {
         let mut m = small();
         let v = value(1);
-        let (p, h) = m.place(3, &v);
-        assert!(m.get(3, p, h, &v).is_none());
-        m.put(3, p, h, &v, &[7, 9]);
-        assert_eq!(m.get(3, p, h, &v), Some(&[7, 9][..]));
+        assert!(get(&mut m, 3, &v).is_none());
+        put(&mut m, 3, &v, &[9, 7, 9]);
+        // Sorted, repeats dropped.
+        assert_eq!(get(&mut m, 3, &v), Some(vec![7, 9]));
         // Same bytes, other slot: not this entry (even at the same place and hash).
-        let (_, h2) = m.place(4, &v);
-        assert_ne!(h, h2);
-        assert!(m.get(4, p, h, &v).is_none());
+        let k = m.key(3, &v);
+        assert_ne!(k.hash, m.key(4, &v).hash);
+        assert!(m.get(&Key { slot: 4, ..k }, &v).is_none());
         // Another value of the same length at the same place does not match.
         let mut w = v.clone();
         w[5] ^= 1;
-        assert!(m.get(3, p, h, &w).is_none());
+        assert!(m.get(&m.key(3, &v), &w).is_none());
         // Enough other values to wrap the 512-byte ring: the entry is no longer intact
         // (whether or not its table place was reused).
         for i in 100..120 {
-            let u = value(i);
-            let (q, g) = m.place(3, &u);
-            m.put(3, q, g, &u, &[i as u32]);
+            put(&mut m, 3, &value(i), &[i as u32]);
         }
-        assert!(m.get(3, p, h, &v).is_none());
+        assert!(get(&mut m, 3, &v).is_none());
         // The most recent value is still there, with its atom.
-        let u = value(119);
-        let (q, g) = m.place(3, &u);
-        assert_eq!(m.get(3, q, g, &u), Some(&[119][..]));
+        assert_eq!(get(&mut m, 3, &value(119)), Some(vec![119]));
     }
 
     #[test]
@@ -251,16 +317,29 @@ mod tests {
             atoms: 64,
         });
         let v = value(1);
-        let (p, h) = m.place(0, &v);
-        m.put(0, p, h, &v, &[1, 2, 3, 4, 5, 6, 7, 8]);
-        assert!(m.get(0, p, h, &v).is_some());
+        put(&mut m, 0, &v, &[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert!(get(&mut m, 0, &v).is_some());
         // Eight more puts of eight atoms each (64 in all) overwrite the first ones.
-        for i in 0..8 {
-            let u = value(1000 + i);
-            let (q, g) = m.place(1, &u);
-            m.put(1, q, g, &u, &[0; 8]);
+        for i in 0..8u32 {
+            let atoms: Vec<u32> = (i * 8..i * 8 + 8).collect();
+            put(&mut m, 1, &value(1000 + i as usize), &atoms);
         }
-        assert!(m.get(0, p, h, &v).is_none());
+        assert!(get(&mut m, 0, &v).is_none());
+    }
+
+    #[test]
+    fn too_many_atoms_are_not_remembered() {
+        let mut m = Memo::new(MemoSize {
+            entries: 8,
+            bytes: 4096,
+            atoms: 4096,
+        });
+        let (v, w) = (value(1), value(2));
+        // MAX_ATOMS reports (repeats count) are remembered, one more is not.
+        put(&mut m, 0, &v, &vec![5; MAX_ATOMS]);
+        assert_eq!(get(&mut m, 0, &v), Some(vec![5]));
+        put(&mut m, 0, &w, &vec![5; MAX_ATOMS + 1]);
+        assert!(get(&mut m, 0, &w).is_none());
     }
 
     #[test]
@@ -283,8 +362,7 @@ mod tests {
     fn too_large_values_are_not_remembered() {
         let mut m = small();
         let v = vec![b'a'; 65];
-        let (p, h) = m.place(0, &v);
-        m.put(0, p, h, &v, &[1]);
-        assert!(m.get(0, p, h, &v).is_none());
+        put(&mut m, 0, &v, &[1]);
+        assert!(get(&mut m, 0, &v).is_none());
     }
 }
