@@ -7,6 +7,7 @@
 //! nodes were the hottest instructions of rule evaluation).
 
 use crate::compile::{CompiledDetection, CompiledRule, Cond};
+use crate::NONE;
 
 /// One operation. Compound operations hold the end of their subtree (the index after its
 /// last operation), so that evaluation can skip the children it does not need.
@@ -28,7 +29,7 @@ pub(crate) enum Op {
 #[derive(Debug, Default)]
 pub(crate) struct Programs {
     pub ops: Box<[Op]>,
-    /// Per variant: its logsource condition (`u32::MAX` for none) and the start of its
+    /// Per variant: its logsource condition ([`NONE`] for none) and the start of its
     /// program.
     pub variants: Box<[(u32, u32)]>,
     /// Per rule: its variants, `variants[first[r]..first[r + 1]]`.
@@ -43,7 +44,7 @@ impl Programs {
         for rule in rules {
             first.push(variants.len() as u32);
             for (cond, det) in &rule.variants {
-                variants.push((cond.unwrap_or(u32::MAX), ops.len() as u32));
+                variants.push((cond.unwrap_or(NONE), ops.len() as u32));
                 emit_cond(&det.cond, det, &mut ops);
             }
         }
@@ -55,7 +56,7 @@ impl Programs {
         }
     }
 
-    /// The variants of rule `r`: (logsource condition or `u32::MAX`, program start).
+    /// The variants of rule `r`: (logsource condition or [`NONE`], program start).
     #[inline]
     pub fn of(&self, r: usize) -> &[(u32, u32)] {
         &self.variants[self.first[r] as usize..self.first[r + 1] as usize]
@@ -67,40 +68,34 @@ impl Programs {
         match self.ops[i] {
             Op::Test(t) => test(t),
             Op::Not { .. } => !self.eval(i + 1, test),
-            Op::And { end } => {
-                let mut j = i + 1;
-                while j < end as usize {
-                    if !self.eval(j, test) {
-                        return false;
-                    }
-                    j = self.end(j);
-                }
-                true
-            }
-            Op::Or { end } => {
-                let mut j = i + 1;
-                while j < end as usize {
-                    if self.eval(j, test) {
-                        return true;
-                    }
-                    j = self.end(j);
-                }
-                false
-            }
-            Op::AtLeast { n, end } => {
-                let (mut j, mut count) = (i + 1, 0);
-                while j < end as usize {
-                    if self.eval(j, test) {
-                        count += 1;
-                        if count >= n {
-                            return true;
-                        }
-                    }
-                    j = self.end(j);
-                }
-                false
-            }
+            // All hold: no child is false.
+            Op::And { end } => !self.found(i + 1, end, false, 1, test),
+            Op::Or { end } => self.found(i + 1, end, true, 1, test),
+            Op::AtLeast { n, end } => self.found(i + 1, end, true, n, test),
         }
+    }
+
+    /// Whether `need` of the children in `from..end` evaluate to `want` (counted in order,
+    /// stopping at the `need`-th).
+    fn found(
+        &self,
+        from: usize,
+        end: u32,
+        want: bool,
+        need: u32,
+        test: &mut impl FnMut(u32) -> bool,
+    ) -> bool {
+        let (mut j, mut count) = (from, 0);
+        while j < end as usize {
+            if self.eval(j, test) == want {
+                count += 1;
+                if count >= need {
+                    return true;
+                }
+            }
+            j = self.end(j);
+        }
+        false
     }
 
     /// The end of the subtree that starts at `i`.
@@ -280,7 +275,7 @@ mod tests {
         for (r, rule) in rules.iter().enumerate() {
             let vs = p.of(r);
             assert_eq!(vs.len(), 2);
-            assert_eq!((vs[0].0, vs[1].0), (u32::MAX, 7));
+            assert_eq!((vs[0].0, vs[1].0), (NONE, 7));
             for tests in 0..32u32 {
                 for (k, (_, d)) in rule.variants.iter().enumerate() {
                     assert_eq!(
