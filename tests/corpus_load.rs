@@ -6,10 +6,10 @@
 
 use std::path::PathBuf;
 
-use sigmatag::{collect_rule_files, load, read_placeholders};
+use sigmatag::{collect_rule_files, load};
 use sigmatag_matcher::{Pipeline, RuleSet};
 use sigmatag_rule::{parse_rules, LoadOptions};
-use sigmatag_suite::{shared_dir, ACTIVE_RULE_DIRS};
+use sigmatag_suite::{example_load_options, shared_dir, ACTIVE_RULE_DIRS};
 
 fn active_dirs() -> Option<Vec<PathBuf>> {
     let shared = shared_dir("corpus/sigmahq")?;
@@ -25,13 +25,6 @@ fn uses_expand(path: &std::path::Path) -> bool {
     std::fs::read_to_string(path)
         .map(|t| t.contains("|expand"))
         .unwrap_or(false)
-}
-
-fn placeholders() -> LoadOptions {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/placeholders.yml");
-    LoadOptions {
-        placeholders: read_placeholders(&p).unwrap(),
-    }
 }
 
 #[test]
@@ -81,7 +74,7 @@ fn all_active_rules_load_together() {
     assert_eq!(loaded.set.len() + loaded.rejected.len(), files.len());
 
     // With placeholder values, the expand rules load too.
-    let with = load(&dirs, Pipeline::flat(), &placeholders()).unwrap();
+    let with = load(&dirs, Pipeline::flat(), &example_load_options()).unwrap();
     assert_eq!(
         with.set.len(),
         loaded.set.len() + expand_files.len(),
@@ -97,7 +90,7 @@ fn every_rule_file_loads_on_its_own() {
     for d in &dirs {
         collect_rule_files(d, &mut files).unwrap();
     }
-    let opts = placeholders();
+    let opts = example_load_options();
     let mut ok = 0;
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap();
@@ -123,7 +116,12 @@ fn windows_rules_compile_under_evtx_mapping() {
         return;
     };
     let dir = shared.join("corpus/sigmahq/rules/windows");
-    let loaded = load(&[dir], Pipeline::preset("evtx").unwrap(), &placeholders()).unwrap();
+    let loaded = load(
+        &[dir],
+        Pipeline::preset("evtx").unwrap(),
+        &example_load_options(),
+    )
+    .unwrap();
     for e in &loaded.rejected {
         // Only logsources that no event log carries (ETW-only file_access / file_rename).
         assert!(

@@ -2,22 +2,16 @@
 //! matching (candidate rules only, atom bits, the value memo at several sizes) gives exactly
 //! the rules that evaluating every rule directly gives.
 
-use sigmatag::{load, read_placeholders};
+use sigmatag::load;
 use sigmatag_matcher::{JsonBytes, MemoSize, Pipeline};
-use sigmatag_rule::LoadOptions;
-use sigmatag_suite::{shared_corpus, ACTIVE_RULE_DIRS};
+use sigmatag_suite::{example_load_options, shared_corpus, ACTIVE_RULE_DIRS};
 
 fn compare(
     dirs: Vec<std::path::PathBuf>,
     mapping: &str,
     events: &std::path::Path,
 ) -> (usize, usize) {
-    let opts = LoadOptions {
-        placeholders: read_placeholders(
-            &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/placeholders.yml"),
-        )
-        .unwrap(),
-    };
+    let opts = example_load_options();
     let loaded = load(&dirs, Pipeline::preset(mapping).unwrap(), &opts).unwrap();
     let set = &loaded.set;
     let text = std::fs::read(events).unwrap();

@@ -8,10 +8,9 @@
 
 use std::path::PathBuf;
 
-use sigmatag::{load, read_placeholders, tag_fragments, tag_stream};
+use sigmatag::{load, tag_fragments, tag_stream};
 use sigmatag_matcher::Pipeline;
-use sigmatag_rule::LoadOptions;
-use sigmatag_suite::{shared_dir, ACTIVE_RULE_DIRS};
+use sigmatag_suite::{example_load_options, shared_dir, ACTIVE_RULE_DIRS};
 
 /// Peak resident memory of this process so far, in KiB.
 fn peak_rss_kib() -> Option<u64> {
@@ -40,12 +39,7 @@ fn all_active_rules_stay_under_64_mb() {
         .iter()
         .map(|d| shared.join("corpus/sigmahq").join(d))
         .collect();
-    let opts = LoadOptions {
-        placeholders: read_placeholders(
-            &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/placeholders.yml"),
-        )
-        .unwrap(),
-    };
+    let opts = example_load_options();
     let loaded = load(&dirs, Pipeline::flat(), &opts).unwrap();
     assert_eq!(loaded.set.len(), 3780, "{:?}", loaded.rejected.first());
     let after_load = peak_rss_kib().unwrap();

@@ -4,10 +4,9 @@
 //! every active SigmaHQ rule loaded. Also over the events with bytes cut off or changed,
 //! where both readers must agree on which lines are unreadable.
 
-use sigmatag::{load, read_placeholders};
+use sigmatag::load;
 use sigmatag_matcher::{JsonBytes, Pipeline, Record, RecordError, RuleSet, Visitor};
-use sigmatag_rule::LoadOptions;
-use sigmatag_suite::{shared_corpus, ACTIVE_RULE_DIRS};
+use sigmatag_suite::{example_load_options, shared_corpus, ACTIVE_RULE_DIRS};
 
 /// JSON bytes read through `Record::walk` only (the visitor path), never the byte reader.
 struct Walked<'a>(&'a [u8]);
@@ -19,12 +18,7 @@ impl Record for Walked<'_> {
 }
 
 fn rule_set(shared: &std::path::Path, mapping: &str) -> RuleSet {
-    let opts = LoadOptions {
-        placeholders: read_placeholders(
-            &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/placeholders.yml"),
-        )
-        .expect("placeholders"),
-    };
+    let opts = example_load_options();
     let dirs: Vec<_> = ACTIVE_RULE_DIRS
         .iter()
         .map(|d| shared.join("corpus/sigmahq").join(d))

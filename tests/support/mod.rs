@@ -35,6 +35,15 @@ pub fn shared_corpus() -> Option<PathBuf> {
     Some(shared)
 }
 
+/// Load options with the repository's example placeholders (`examples/placeholders.yml`),
+/// which the SigmaHQ placeholder rules need.
+pub fn example_load_options() -> sigmatag_rule::LoadOptions {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/placeholders.yml");
+    sigmatag_rule::LoadOptions {
+        placeholders: sigmatag::read_placeholders(&p).expect("examples/placeholders.yml"),
+    }
+}
+
 /// The SigmaHQ active rule folders counted by the engine issue.
 pub const ACTIVE_RULE_DIRS: &[&str] = &[
     "rules",
