@@ -128,7 +128,7 @@ fn main() {
             .take(t.len() / 50)
             .map(|&(_, i)| lines[i])
             .collect();
-        println!("slowest 2%: {}", set.debug_time_phases(&slow));
+        println!("slowest 2%: {}", set.debug_time_phases(&slow, memo));
         for &(ns, i) in t.iter().rev().take(8) {
             let _ = set.match_record(&JsonBytes(lines[i]), &mut scratch);
             let names: Vec<&str> = scratch
@@ -140,13 +140,13 @@ fn main() {
         }
     }
     if std::env::var_os("SIGMATAG_RULE_COSTS").is_some() {
-        print!("{}", set.debug_rule_costs(&lines));
+        print!("{}", set.debug_rule_costs(&lines, memo));
     }
     if std::env::var_os("SIGMATAG_PHASES").is_some() {
-        println!("{}", set.debug_time_phases(&lines));
+        println!("{}", set.debug_time_phases(&lines, memo));
     }
     if std::env::var_os("SIGMATAG_STATS").is_some() {
-        println!("{}", set.debug_index_stats(&lines));
+        println!("{}", set.debug_index_stats(&lines, memo));
     }
     let (memo_hits, memo_misses) = scratch.memo_counts();
     println!(

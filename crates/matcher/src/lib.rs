@@ -785,12 +785,12 @@ const _: () = {
 };
 
 impl RuleSet {
-    /// Times the phases of matching over `records` (best of 25 passes each): reading the
-    /// records (extraction), reading + the index passes, and the whole match (diagnostics
-    /// for `benches/profile.rs`).
+    /// Times the phases of matching over `records` (best of 25 passes each, with a scratch
+    /// whose memo has `memo`'s sizes): reading the records (extraction), reading + the index
+    /// passes, and the whole match (diagnostics for `benches/profile.rs`).
     #[doc(hidden)]
-    pub fn debug_time_phases(&self, records: &[&[u8]]) -> String {
-        let mut s = self.scratch();
+    pub fn debug_time_phases(&self, records: &[&[u8]], memo: MemoSize) -> String {
+        let mut s = self.scratch_with_memo(memo);
         let time = |f: &mut dyn FnMut()| {
             let mut best = f64::MAX;
             for _ in 0..25 {
@@ -829,8 +829,8 @@ impl RuleSet {
     /// The rules whose evaluation takes the most time over `records` (best of 5 passes per
     /// record and rule; diagnostics for `benches/profile.rs`).
     #[doc(hidden)]
-    pub fn debug_rule_costs(&self, records: &[&[u8]]) -> String {
-        let mut s = self.scratch();
+    pub fn debug_rule_costs(&self, records: &[&[u8]], memo: MemoSize) -> String {
+        let mut s = self.scratch_with_memo(memo);
         let mut total = vec![0u64; self.infos.len()];
         let mut count = vec![0usize; self.infos.len()];
         for r in records {
@@ -876,8 +876,8 @@ impl RuleSet {
     /// Per slot with atoms: atom count, table memory, bytes scanned and atoms found per
     /// record over `records` (diagnostics for `benches/profile.rs`).
     #[doc(hidden)]
-    pub fn debug_index_stats(&self, records: &[&[u8]]) -> String {
-        let mut s = self.scratch();
+    pub fn debug_index_stats(&self, records: &[&[u8]], memo: MemoSize) -> String {
+        let mut s = self.scratch_with_memo(memo);
         let mut bytes = vec![0usize; self.index.slots.len()];
         let mut found = vec![0usize; self.index.slots.len()];
         for r in records {
