@@ -385,7 +385,9 @@ impl RuleSet {
                     }
                 }
                 if !(memo.on() && hay.len() >= memo::MIN_LEN && si.scanner.walks()) {
-                    si.scanner.scan(hay, |atom| marks.fire(atom));
+                    si.scanner.scan(hay, |atom| {
+                        marks.fire(atom);
+                    });
                     continue;
                 }
                 let key = memo.key(si.slot, hay);
@@ -397,10 +399,10 @@ impl RuleSet {
                 }
                 let mut seen = memo::Seen::new();
                 si.scanner.scan(hay, |atom| {
-                    marks.fire(atom);
-                    seen.push(atom);
+                    let fresh = marks.fire(atom);
+                    seen.push(atom, fresh);
                 });
-                memo.put(&key, hay, &mut seen);
+                memo.put(&key, hay, &seen);
             }
         }
         // A triggered rule is a candidate when each of its other clauses has an atom that held.
@@ -728,12 +730,12 @@ struct Marks<'a> {
 
 impl Marks<'_> {
     /// Marks `atom` as holding and every rule whose first trigger clause it is in as
-    /// triggered.
+    /// triggered; false when it held already.
     #[inline]
-    fn fire(&mut self, atom: u32) {
+    fn fire(&mut self, atom: u32) -> bool {
         let (word, bit) = ((atom / 64) as usize, 1u64 << (atom % 64));
         if self.atom_bits[word] & bit != 0 {
-            return;
+            return false;
         }
         self.atom_bits[word] |= bit;
         self.fired.push(atom);
@@ -743,6 +745,7 @@ impl Marks<'_> {
                 self.triggered.push(r);
             }
         }
+        true
     }
 }
 
