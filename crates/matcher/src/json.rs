@@ -520,10 +520,35 @@ mod tests {
                 lit.push_str(rng.pick(&pieces));
             }
             let want: String = serde_json::from_str(&format!("\"{lit}\"")).unwrap();
-            let mut got = Vec::new();
+            // Appended after what `out` holds already.
+            let mut got = b"kept".to_vec();
             unescape_into(lit.as_bytes(), &mut got);
-            assert_eq!(String::from_utf8(got).unwrap(), want, "{lit}");
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                format!("kept{want}"),
+                "{lit}"
+            );
         }
+    }
+
+    /// Text that is not valid JSON (the reader never passes it) still decodes without a
+    /// panic: invalid escapes and truncated `\u` at every length.
+    #[test]
+    fn invalid_escapes_do_not_panic() {
+        let mut rng = crate::testutil::Rng(7);
+        let pieces = [r"\", r"\x", r"\u", r"\ud800", "abcdefg", r"\uD83D\u"];
+        for _ in 0..20_000 {
+            let mut raw = Vec::new();
+            for _ in 0..rng.below(12) {
+                raw.extend_from_slice(rng.pick(&pieces).as_bytes());
+            }
+            let mut v = Vec::new();
+            unescape_into(&raw, &mut v);
+            assert!(v.len() <= raw.len() + raw.len() / 2);
+        }
+        let mut v = Vec::new();
+        unescape_into(br"a\xb\", &mut v);
+        assert_eq!(v, "a\u{FFFD}b\\".as_bytes());
     }
 
     #[test]
