@@ -87,13 +87,18 @@ impl Programs {
     ) -> bool {
         let (mut j, mut count) = (from, 0);
         while j < end as usize {
-            if self.eval(j, test) == want {
+            // Tests (most children) decided here, without a call of `eval` for each.
+            let (held, next) = match self.ops[j] {
+                Op::Test(t) => (test(t), j + 1),
+                _ => (self.eval(j, test), self.end(j)),
+            };
+            if held == want {
                 count += 1;
                 if count >= need {
                     return true;
                 }
             }
-            j = self.end(j);
+            j = next;
         }
         false
     }
