@@ -731,7 +731,7 @@ struct Marks<'a> {
 impl Marks<'_> {
     /// Marks `atom` as holding and every rule whose first trigger clause it is in as
     /// triggered; false when it held already.
-    #[inline]
+    #[inline(always)]
     fn fire(&mut self, atom: u32) -> bool {
         let (word, bit) = ((atom / 64) as usize, 1u64 << (atom % 64));
         if self.atom_bits[word] & bit != 0 {
