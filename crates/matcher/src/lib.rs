@@ -514,6 +514,9 @@ impl RuleSet {
         }
     }
 
+    /// Decides test `t` (a disjunction of atoms by its bits, inline in the condition's loop;
+    /// anything else by [`RuleSet::eval_values`]).
+    #[inline(always)]
     fn eval_test(&self, t: u32, s: &mut Scratch) -> bool {
         if s.use_atoms {
             // A disjunction of atoms: one pass over its atom bits.
@@ -522,6 +525,11 @@ impl RuleSet {
                 return atoms.iter().any(|&a| held(&s.atom_bits, a));
             }
         }
+        self.eval_values(t, s)
+    }
+
+    /// Decides test `t` from the record's values.
+    fn eval_values(&self, t: u32, s: &mut Scratch) -> bool {
         match &self.shared.tests[t as usize] {
             Test::Exists { slot, expect } => (s.slot_head[*slot as usize] != NONE) == *expect,
             Test::Values {
