@@ -155,6 +155,17 @@ fn main() {
     );
     let mut out = Vec::with_capacity(text.len() * 2);
     let fragments = tag_fragments(set);
+    // SIGMATAG_TAG_PASSES: how many times to run the CLI's tag loop over the events (default 1;
+    // more to profile the end-to-end path).
+    let tag_passes: usize = std::env::var("SIGMATAG_TAG_PASSES")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1);
+    for _ in 1..tag_passes {
+        out.clear();
+        tag_stream(set, &text[..], &mut out, b"\"sigma\"", &fragments).expect("tag");
+    }
+    out.clear();
     let stats = tag_stream(set, &text[..], &mut out, b"\"sigma\"", &fragments).expect("tag");
     println!(
         "{} rules, {} records x {passes}: {hits} hits, {:.1} rules evaluated per record; tagged {}",
