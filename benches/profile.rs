@@ -129,6 +129,7 @@ fn main() {
             .map(|&(_, i)| lines[i])
             .collect();
         println!("slowest 2%: {}", set.debug_time_phases(&slow, memo));
+        print!("slowest 2%, {}", set.debug_rule_costs(&slow, memo));
         for &(ns, i) in t.iter().rev().take(8) {
             let _ = set.match_record(&JsonBytes(lines[i]), &mut scratch);
             let names: Vec<&str> = scratch
