@@ -65,6 +65,9 @@ pub(crate) enum ValueMatcher {
         /// Necessary conditions in conjunctive form: every match contains, for each clause,
         /// one of its `contains` atoms (literals the regex cannot match without).
         hints: Vec<Box<[u32]>>,
+        /// Bytes every match holds at least so many times ([`crate::regex_lits::byte_counts`]),
+        /// checked on the value before the regex runs.
+        counts: Box<[(u8, u32)]>,
     },
     Cidr(values::Cidr),
     Cmp {
@@ -509,7 +512,8 @@ impl Shared {
                 };
                 let id = self.add_regex(p, has(ReIgnoreCase), has(ReMultiLine), has(ReDotAll))?;
                 let hints = self.regex_hints(slot, p, has(ReIgnoreCase));
-                ValueMatcher::Regex { id, hints }
+                let counts = regex_byte_counts(p, has(ReIgnoreCase));
+                ValueMatcher::Regex { id, hints, counts }
             } else if has(Cidr) {
                 let Value::Str(p) = v else {
                     return Err("'cidr' needs a string".into());
@@ -684,6 +688,16 @@ impl Shared {
             hints,
         })
     }
+}
+
+/// [`crate::regex_lits::byte_counts`] of a pattern (none if it does not parse alike here).
+fn regex_byte_counts(pattern: &str, case_insensitive: bool) -> Box<[(u8, u32)]> {
+    regex_syntax::ParserBuilder::new()
+        .case_insensitive(case_insensitive)
+        .build()
+        .parse(pattern)
+        .map(|hir| crate::regex_lits::byte_counts(&hir).into_boxed_slice())
+        .unwrap_or_default()
 }
 
 fn compile_cond(c: &Condition, names: &[String]) -> Result<Cond, String> {

@@ -628,8 +628,12 @@ impl RuleSet {
                 }
                 _ => false,
             },
-            ValueMatcher::Regex { id: i, .. } => {
-                if !texty {
+            ValueMatcher::Regex { id: i, counts, .. } => {
+                if !texty
+                    || !counts
+                        .iter()
+                        .all(|&(b, n)| regex_lits::has_at_least(raw, b, n))
+                {
                     return false;
                 }
                 let re = &self.shared.regexes[*i as usize];

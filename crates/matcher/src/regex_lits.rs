@@ -119,6 +119,93 @@ fn clauses(hir: &Hir) -> Vec<Vec<String>> {
     }
 }
 
+/// Most bytes kept by [`byte_counts`] (each is a pass over the value).
+const MAX_COUNTED: usize = 3;
+
+/// Bytes every match of `hir` contains at least twice, with how many times (the ones
+/// required most often first, at most [`MAX_COUNTED`]).
+///
+/// A regex test on a value with fewer such bytes cannot match: counting a byte is one
+/// vector pass, while `\+.*\+.*\+...` (SigmaHQ's *Potential PowerShell Command Line
+/// Obfuscation*) walked the whole of every multi-kilobyte PowerShell command line four
+/// times. Only bytes the pattern gives exactly count (literals and one-byte classes, never a
+/// letter under case-insensitivity, which is a class of two); distinct literals of a
+/// concatenation match at distinct places of the value, so their counts add up; a
+/// repetition multiplies by its minimum; an alternation keeps the least over its branches.
+pub(crate) fn byte_counts(hir: &Hir) -> Vec<(u8, u32)> {
+    let counts = count(hir);
+    let mut out: Vec<(u8, u32)> = (0..=255u8)
+        .map(|b| (b, counts[b as usize]))
+        .filter(|&(_, n)| n >= 2)
+        .collect();
+    out.sort_by_key(|&(b, n)| (std::cmp::Reverse(n), b));
+    out.truncate(MAX_COUNTED);
+    out
+}
+
+fn count(hir: &Hir) -> Box<[u32; 256]> {
+    let mut out = Box::new([0u32; 256]);
+    match hir.kind() {
+        HirKind::Literal(l) => {
+            for &b in l.0.iter() {
+                out[b as usize] += 1;
+            }
+        }
+        HirKind::Class(Class::Bytes(c)) => {
+            if let [r] = c.ranges() {
+                if r.start() == r.end() {
+                    out[r.start() as usize] += 1;
+                }
+            }
+        }
+        HirKind::Class(Class::Unicode(c)) => {
+            if let [r] = c.ranges() {
+                if r.start() == r.end() {
+                    let mut buf = [0u8; 4];
+                    for &b in r.start().encode_utf8(&mut buf).as_bytes() {
+                        out[b as usize] += 1;
+                    }
+                }
+            }
+        }
+        HirKind::Capture(c) => out = count(&c.sub),
+        HirKind::Repetition(r) if r.min >= 1 => {
+            out = count(&r.sub);
+            for n in out.iter_mut() {
+                *n = n.saturating_mul(r.min);
+            }
+        }
+        HirKind::Concat(parts) => {
+            for p in parts {
+                let c = count(p);
+                for (n, m) in out.iter_mut().zip(c.iter()) {
+                    *n = n.saturating_add(*m);
+                }
+            }
+        }
+        HirKind::Alternation(branches) => {
+            let mut it = branches.iter();
+            if let Some(first) = it.next() {
+                out = count(first);
+                for b in it {
+                    let c = count(b);
+                    for (n, m) in out.iter_mut().zip(c.iter()) {
+                        *n = (*n).min(*m);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Whether `hay` holds byte `b` at least `n` times (stops at the `n`-th).
+#[inline]
+pub(crate) fn has_at_least(hay: &[u8], b: u8, n: u32) -> bool {
+    memchr::memchr_iter(b, hay).take(n as usize).count() == n as usize
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +240,74 @@ mod tests {
         // Optional parts and short literals give nothing.
         assert!(lits(r"(?:abc)?x+", false).is_empty());
         assert!(lits(r"a|bc", false).is_empty());
+    }
+
+    fn counts(p: &str, ci: bool) -> Vec<(u8, u32)> {
+        let hir = regex_syntax::ParserBuilder::new()
+            .case_insensitive(ci)
+            .build()
+            .parse(p)
+            .unwrap();
+        byte_counts(&hir)
+    }
+
+    #[test]
+    fn bytes_a_match_needs_several_of() {
+        assert_eq!(counts(r"\+.*\+.*\+.*\+", false), vec![(b'+', 4)]);
+        assert_eq!(counts(r"(?:\^.*){5}x", false), vec![(b'^', 5)]);
+        // The least over the branches; an optional part counts nothing.
+        assert_eq!(
+            counts(r"(?:a\{\{\{|\{\{b)(?:\{\{)?", false),
+            vec![(b'{', 2)]
+        );
+        assert_eq!(counts(r"\{\{|x", false), vec![]);
+        // Letters under case-insensitivity are classes of two: not counted; other bytes are.
+        assert_eq!(counts(r"aa\+\+", true), vec![(b'+', 2)]);
+        assert_eq!(counts(r"aa\+\+", false), vec![(b'+', 2), (b'a', 2)]);
+        // A one-character class, multi-byte characters byte by byte.
+        assert_eq!(
+            counts(r"[+][+]éé", false),
+            vec![(b'+', 2), (0xA9, 2), (0xC3, 2)]
+        );
+        assert!(has_at_least(b"a+b+c", b'+', 2));
+        assert!(!has_at_least(b"a+bc", b'+', 2));
+    }
+
+    /// Against the regex itself: a value the counts reject never matches.
+    #[test]
+    fn counts_never_reject_a_match() {
+        let patterns = [
+            r"\+.*\+.*\+",
+            r"(?i)a\^b\^",
+            r"(?:\^\^|\^\^\^)+x",
+            r"[\^][\^]\{{2,3}",
+            r"(?:x\+){2}|\+\+\+y",
+        ];
+        let mut rng = crate::testutil::Rng(5);
+        let pieces = ["+", "^", "`", "{", "x", "y", "a", "A", "b", "B", " "];
+        for p in patterns {
+            let hir = regex_syntax::ParserBuilder::new().build().parse(p).unwrap();
+            let need = byte_counts(&hir);
+            assert!(!need.is_empty(), "{p}");
+            let re = regex_automata::meta::Regex::new(p).unwrap();
+            let mut matched = 0;
+            for _ in 0..40_000 {
+                let mut v = String::new();
+                for _ in 0..rng.below(14) {
+                    v.push_str(rng.pick(&pieces));
+                }
+                if re.is_match(v.as_bytes()) {
+                    matched += 1;
+                    for &(b, n) in &need {
+                        assert!(has_at_least(v.as_bytes(), b, n), "{p} on {v:?}");
+                    }
+                }
+            }
+            assert!(
+                matched >= 10,
+                "{p}: only {matched} matching values generated"
+            );
+        }
     }
 
     #[test]
