@@ -20,6 +20,7 @@ use crate::keys::{KeyIndex, KeyWords};
 use crate::pipeline::KeyCompare;
 use crate::record::{RecordError, Scalar, Text, Visitor};
 use crate::structural::{Classify, Events, Flaw};
+use crate::swar::has_byte;
 use crate::{Kind, Scratch};
 
 /// The state that reads nothing (no rule reads below this key).
@@ -157,11 +158,11 @@ impl PathStates {
         let key = &buf[start..end];
         let special = words
             .has_special(self.strip_spaces)
-            .unwrap_or_else(|| key.contains(&b'\\') || self.strip_spaces && key.contains(&b' '));
+            .unwrap_or_else(|| has_byte(key, b'\\') || self.strip_spaces && has_byte(key, b' '));
         if !special {
             return found.unwrap_or(st.default);
         }
-        self.step_decoded(state, key, key.contains(&b'\\'), tmp)
+        self.step_decoded(state, key, has_byte(key, b'\\'), tmp)
     }
 
     /// The state after a key that must be normalised first: unescaped (`escaped`: the inside
