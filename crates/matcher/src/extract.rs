@@ -480,6 +480,9 @@ pub(crate) fn parse_json<C: Classify>(buf: &[u8], sink: &mut Sink<'_>) -> Result
                     };
                     let raw = if escaped {
                         Raw::Escaped(text)
+                    } else if !ev.high {
+                        // No byte >= 0x80 in the blocks read so far, which hold the value.
+                        Raw::Ascii(text)
                     } else {
                         Raw::Bytes(text)
                     };
