@@ -321,42 +321,41 @@ fn gap_ok(buf: &[u8], from: usize, to: usize) -> bool {
     from == to || from < to && buf[from..to].iter().all(|&c| is_ws(c))
 }
 
-/// The end of the JSON number starting at `i`.
+/// The end of the JSON number starting at `i` (or the offset of its first wrong byte).
 #[inline]
 fn number_end(b: &[u8], mut i: usize) -> Result<usize, usize> {
-    let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
-    if b.get(i) == Some(&b'-') {
+    let n = b.len();
+    let digits = |mut i: usize| {
+        while i < n && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        i
+    };
+    if i < n && b[i] == b'-' {
         i += 1;
     }
     match b.get(i) {
         Some(b'0') => i += 1,
-        Some(b'1'..=b'9') => {
-            while digit(i) {
-                i += 1;
-            }
-        }
+        Some(b'1'..=b'9') => i = digits(i + 1),
         _ => return Err(i),
     }
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        if !digit(i) {
-            return Err(i);
+    if i < n && b[i] == b'.' {
+        let j = digits(i + 1);
+        if j == i + 1 {
+            return Err(j);
         }
-        while digit(i) {
-            i += 1;
-        }
+        i = j;
     }
-    if let Some(b'e' | b'E') = b.get(i) {
+    if i < n && b[i] | 0x20 == b'e' {
         i += 1;
-        if let Some(b'+' | b'-') = b.get(i) {
+        if i < n && matches!(b[i], b'+' | b'-') {
             i += 1;
         }
-        if !digit(i) {
+        let j = digits(i);
+        if j == i {
             return Err(i);
         }
-        while digit(i) {
-            i += 1;
-        }
+        i = j;
     }
     Ok(i)
 }
