@@ -26,9 +26,9 @@ pub(crate) const MAX_ATOMS: usize = 64;
 pub struct MemoSize {
     /// Table entries (rounded up to a power of two).
     pub entries: usize,
-    /// Bytes of remembered values.
+    /// Bytes of remembered values (rounded up to a power of two).
     pub bytes: usize,
-    /// Remembered atom ids.
+    /// Remembered atom ids (rounded up to a power of two).
     pub atoms: usize,
 }
 
@@ -167,8 +167,26 @@ impl Memo {
         };
         Memo {
             table: vec![Entry::default(); entries].into_boxed_slice(),
-            bytes: vec![0; if entries == 0 { 0 } else { size.bytes }].into_boxed_slice(),
-            atoms: vec![0; if entries == 0 { 0 } else { size.atoms }].into_boxed_slice(),
+            // Powers of two, so that a ring position is a mask, not a division (a 64-bit
+            // division is tens of cycles on the path of every remembered value).
+            bytes: vec![
+                0;
+                if entries == 0 {
+                    0
+                } else {
+                    size.bytes.next_power_of_two()
+                }
+            ]
+            .into_boxed_slice(),
+            atoms: vec![
+                0;
+                if entries == 0 {
+                    0
+                } else {
+                    size.atoms.next_power_of_two()
+                }
+            ]
+            .into_boxed_slice(),
             ..Memo::default()
         }
     }
@@ -198,12 +216,12 @@ impl Memo {
         if e.hash != k.hash || e.slot != k.slot || e.len as usize != v.len() || !self.intact(&e) {
             return None;
         }
-        let at = (e.at % self.bytes.len() as u64) as usize;
+        let at = ring_pos(e.at, self.bytes.len());
         if self.bytes[at..at + v.len()] != *v {
             return None;
         }
         self.hits += 1;
-        let a = (e.atoms_at % self.atoms.len() as u64) as usize;
+        let a = ring_pos(e.atoms_at, self.atoms.len());
         Some(&self.atoms[a..a + e.natoms as usize])
     }
 
@@ -225,10 +243,10 @@ impl Memo {
             return;
         }
         let at = Self::reserve(&mut self.bytes_end, self.bytes.len(), v.len());
-        let i = (at % self.bytes.len() as u64) as usize;
+        let i = ring_pos(at, self.bytes.len());
         self.bytes[i..i + v.len()].copy_from_slice(v);
         let atoms_at = Self::reserve(&mut self.atoms_end, self.atoms.len(), atoms.len());
-        let j = (atoms_at % self.atoms.len() as u64) as usize;
+        let j = ring_pos(atoms_at, self.atoms.len());
         self.atoms[j..j + atoms.len()].copy_from_slice(atoms);
         self.table[k.place] = Entry {
             hash: k.hash,
@@ -240,17 +258,26 @@ impl Memo {
         };
     }
 
-    /// The position for `n` more items in a ring of `cap` whose next write is at `*end`: in
-    /// one piece (skipping to the ring's start when they would not fit before its end).
+    /// The position for `n` more items in a ring of `cap` (a power of two) whose next write
+    /// is at `*end`: in one piece (skipping to the ring's start when they would not fit
+    /// before its end).
     fn reserve(end: &mut u64, cap: usize, n: usize) -> u64 {
-        let cap = cap as u64;
         let mut at = *end;
-        if at % cap + n as u64 > cap {
-            at += cap - at % cap;
+        let pos = ring_pos(at, cap) as u64;
+        if pos + n as u64 > cap as u64 {
+            at += cap as u64 - pos;
         }
         *end = at + n as u64;
         at
     }
+}
+
+/// Where position `at` (counted from the start, never wrapping) lies in a ring of `cap`, a
+/// power of two.
+#[inline(always)]
+fn ring_pos(at: u64, cap: usize) -> usize {
+    debug_assert!(cap.is_power_of_two());
+    (at & (cap as u64 - 1)) as usize
 }
 
 #[cfg(test)]
@@ -349,17 +376,31 @@ mod tests {
     #[test]
     fn reserve_keeps_items_in_one_piece() {
         let mut end = 0u64;
-        assert_eq!(Memo::reserve(&mut end, 10, 4), 0);
-        assert_eq!(Memo::reserve(&mut end, 10, 4), 4);
-        // 8 + 4 > 10: skips to 10.
-        assert_eq!(Memo::reserve(&mut end, 10, 4), 10);
-        assert_eq!(end, 14);
+        assert_eq!(Memo::reserve(&mut end, 16, 6), 0);
+        assert_eq!(Memo::reserve(&mut end, 16, 6), 6);
+        // 12 + 6 > 16: skips to 16.
+        assert_eq!(Memo::reserve(&mut end, 16, 6), 16);
+        assert_eq!(end, 22);
+        // Exactly to the end of the ring still fits.
+        assert_eq!(Memo::reserve(&mut end, 16, 10), 22);
+        assert_eq!(end, 32);
     }
 
     #[test]
     fn off_remembers_nothing() {
         assert!(!Memo::new(MemoSize::OFF).on());
         assert!(Memo::new(MemoSize::DEFAULT).on());
+    }
+
+    #[test]
+    fn sizes_round_up_to_powers_of_two() {
+        let m = Memo::new(MemoSize {
+            entries: 5,
+            bytes: 1000,
+            atoms: 100,
+        });
+        let s = m.size();
+        assert_eq!((s.entries, s.bytes, s.atoms), (8, 1024, 128));
     }
 
     #[test]
