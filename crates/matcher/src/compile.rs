@@ -378,17 +378,7 @@ impl Shared {
     }
 
     fn add_regex(&mut self, pattern: &str, i: bool, m: bool, s: bool) -> Result<u32, String> {
-        let re = Regex::builder()
-            .syntax(
-                syntax::Config::new()
-                    .case_insensitive(i)
-                    .multi_line(m)
-                    .dot_matches_new_line(s),
-            )
-            .configure(Regex::config().nfa_size_limit(Some(MAX_REGEX_NFA_BYTES)))
-            .build(pattern)
-            .map_err(|e| format!("regex '{pattern}': {e}"))?;
-        self.regexes.push(re);
+        self.regexes.push(build_regex(pattern, i, m, s)?);
         Ok(self.regexes.len() as u32 - 1)
     }
 
@@ -690,8 +680,22 @@ impl Shared {
     }
 }
 
+/// A rule's regex as the engine runs it (flags `i`, `m`, `s`; size-limited).
+pub(crate) fn build_regex(pattern: &str, i: bool, m: bool, s: bool) -> Result<Regex, String> {
+    Regex::builder()
+        .syntax(
+            syntax::Config::new()
+                .case_insensitive(i)
+                .multi_line(m)
+                .dot_matches_new_line(s),
+        )
+        .configure(Regex::config().nfa_size_limit(Some(MAX_REGEX_NFA_BYTES)))
+        .build(pattern)
+        .map_err(|e| format!("regex '{pattern}': {e}"))
+}
+
 /// [`crate::regex_lits::byte_counts`] of a pattern (none if it does not parse alike here).
-fn regex_byte_counts(pattern: &str, case_insensitive: bool) -> Box<[(u8, u32)]> {
+pub(crate) fn regex_byte_counts(pattern: &str, case_insensitive: bool) -> Box<[(u8, u32)]> {
     regex_syntax::ParserBuilder::new()
         .case_insensitive(case_insensitive)
         .build()

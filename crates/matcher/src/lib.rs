@@ -716,6 +716,34 @@ fn num_text_eq_int(text: &[u8], n: i64) -> bool {
         == Some(std::cmp::Ordering::Equal)
 }
 
+/// A regex as the engine compiles it, with the byte counts checked before it runs
+/// (`regex_lits::byte_counts`), for tests that hold the counts against real values.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct RegexCountCheck {
+    re: meta::Regex,
+    counts: Box<[(u8, u32)]>,
+}
+
+impl RegexCountCheck {
+    /// `None` when the pattern does not compile or gives no byte counts (flags: `|i`, `|m`,
+    /// `|s`).
+    pub fn new(pattern: &str, i: bool, m: bool, s: bool) -> Option<RegexCountCheck> {
+        let re = compile::build_regex(pattern, i, m, s).ok()?;
+        let counts = compile::regex_byte_counts(pattern, i);
+        (!counts.is_empty()).then_some(RegexCountCheck { re, counts })
+    }
+
+    /// Whether the regex matches `hay`, and whether `hay` holds the counted bytes.
+    pub fn check(&self, hay: &[u8]) -> (bool, bool) {
+        let holds = self
+            .counts
+            .iter()
+            .all(|&(b, n)| regex_lits::has_at_least(hay, b, n));
+        (self.re.is_match(hay), holds)
+    }
+}
+
 /// Whether atom `a`'s bit is set.
 #[inline(always)]
 fn held(bits: &[u64], a: u32) -> bool {
