@@ -160,33 +160,15 @@ impl Memo {
     }
 
     pub fn new(size: MemoSize) -> Memo {
-        let entries = if size.entries == 0 || size.bytes == 0 || size.atoms == 0 {
-            0
-        } else {
-            size.entries.next_power_of_two()
-        };
+        if size.entries == 0 || size.bytes == 0 || size.atoms == 0 {
+            return Memo::default();
+        }
+        // Powers of two, so that a table place or ring position is a mask, not a division
+        // (a 64-bit division is tens of cycles on the path of every remembered value).
         Memo {
-            table: vec![Entry::default(); entries].into_boxed_slice(),
-            // Powers of two, so that a ring position is a mask, not a division (a 64-bit
-            // division is tens of cycles on the path of every remembered value).
-            bytes: vec![
-                0;
-                if entries == 0 {
-                    0
-                } else {
-                    size.bytes.next_power_of_two()
-                }
-            ]
-            .into_boxed_slice(),
-            atoms: vec![
-                0;
-                if entries == 0 {
-                    0
-                } else {
-                    size.atoms.next_power_of_two()
-                }
-            ]
-            .into_boxed_slice(),
+            table: vec![Entry::default(); size.entries.next_power_of_two()].into_boxed_slice(),
+            bytes: vec![0; size.bytes.next_power_of_two()].into_boxed_slice(),
+            atoms: vec![0; size.atoms.next_power_of_two()].into_boxed_slice(),
             ..Memo::default()
         }
     }
