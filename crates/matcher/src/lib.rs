@@ -629,11 +629,7 @@ impl RuleSet {
                 _ => false,
             },
             ValueMatcher::Regex { id: i, counts, .. } => {
-                if !texty
-                    || !counts
-                        .iter()
-                        .all(|&(b, n)| regex_lits::has_at_least(raw, b, n))
-                {
+                if !texty || !regex_lits::counts_hold(raw, counts) {
                     return false;
                 }
                 let re = &self.shared.regexes[*i as usize];
@@ -736,11 +732,10 @@ impl RegexCountCheck {
 
     /// Whether the regex matches `hay`, and whether `hay` holds the counted bytes.
     pub fn check(&self, hay: &[u8]) -> (bool, bool) {
-        let holds = self
-            .counts
-            .iter()
-            .all(|&(b, n)| regex_lits::has_at_least(hay, b, n));
-        (self.re.is_match(hay), holds)
+        (
+            self.re.is_match(hay),
+            regex_lits::counts_hold(hay, &self.counts),
+        )
     }
 }
 

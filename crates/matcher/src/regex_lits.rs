@@ -206,6 +206,12 @@ pub(crate) fn has_at_least(hay: &[u8], b: u8, n: u32) -> bool {
     memchr::memchr_iter(b, hay).take(n as usize).count() == n as usize
 }
 
+/// Whether `hay` holds every byte of [`byte_counts`]' result as often as it says.
+#[inline]
+pub(crate) fn counts_hold(hay: &[u8], counts: &[(u8, u32)]) -> bool {
+    counts.iter().all(|&(b, n)| has_at_least(hay, b, n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,9 +304,7 @@ mod tests {
                 }
                 if re.is_match(v.as_bytes()) {
                     matched += 1;
-                    for &(b, n) in &need {
-                        assert!(has_at_least(v.as_bytes(), b, n), "{p} on {v:?}");
-                    }
+                    assert!(counts_hold(v.as_bytes(), &need), "{p} on {v:?}");
                 }
             }
             assert!(
