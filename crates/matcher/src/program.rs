@@ -155,44 +155,21 @@ fn emit_search(det: &CompiledDetection, i: u32, ops: &mut Vec<Op>) {
 }
 
 fn emit_cond(c: &Cond, det: &CompiledDetection, ops: &mut Vec<Op>) {
+    // The children of a compound: conditions, or search identifiers.
+    let conds = |xs: &[Cond], ops: &mut Vec<Op>| xs.iter().for_each(|x| emit_cond(x, det, ops));
+    let searches = |ids: &[u32], ops: &mut Vec<Op>| {
+        ids.iter().for_each(|i| emit_search(det, *i, ops));
+    };
     match c {
         Cond::Id(i) => emit_search(det, *i, ops),
         Cond::Not(x) => compound(ops, |end| Op::Not { end }, |ops| emit_cond(x, det, ops)),
-        Cond::And(xs) => compound(
-            ops,
-            |end| Op::And { end },
-            |ops| {
-                for x in xs {
-                    emit_cond(x, det, ops);
-                }
-            },
-        ),
-        Cond::Or(xs) => compound(
-            ops,
-            |end| Op::Or { end },
-            |ops| {
-                for x in xs {
-                    emit_cond(x, det, ops);
-                }
-            },
-        ),
-        Cond::All(ids) => compound(
-            ops,
-            |end| Op::And { end },
-            |ops| {
-                for i in ids {
-                    emit_search(det, *i, ops);
-                }
-            },
-        ),
+        Cond::And(xs) => compound(ops, |end| Op::And { end }, |ops| conds(xs, ops)),
+        Cond::Or(xs) => compound(ops, |end| Op::Or { end }, |ops| conds(xs, ops)),
+        Cond::All(ids) => compound(ops, |end| Op::And { end }, |ops| searches(ids, ops)),
         Cond::AtLeast(n, ids) => compound(
             ops,
             |end| Op::AtLeast { n: *n, end },
-            |ops| {
-                for i in ids {
-                    emit_search(det, *i, ops);
-                }
-            },
+            |ops| searches(ids, ops),
         ),
     }
 }
