@@ -5,10 +5,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use sigmatag::{collect_rule_files, parse_texts};
 use sigmatag_matcher::{JsonBytes, MemoSize, Pipeline, RuleSet};
 use sigmatag_rule::{LoadOptions, Rule};
-use sigmatag_suite::{shared_corpus, ACTIVE_RULE_DIRS};
+use sigmatag_suite::{active_rules, shared_corpus};
 
 struct Counting;
 
@@ -41,23 +40,13 @@ fn check(keep: &dyn Fn(&Rule) -> bool, mapping: &str, events: &str) {
     let Some(shared) = shared_corpus() else {
         return;
     };
-    let mut files = Vec::new();
-    for d in ACTIVE_RULE_DIRS {
-        collect_rule_files(&shared.join("corpus/sigmahq").join(d), &mut files).unwrap();
-    }
-    let texts = files.iter().map(|f| {
-        (
-            f.display().to_string(),
-            std::fs::read_to_string(f).unwrap().into(),
-        )
-    });
-    let (rules, _) = parse_texts(texts, &LoadOptions::default());
+    let (rules, files) = active_rules(&shared, &LoadOptions::default());
     let rules: Vec<Rule> = rules.into_iter().filter(|r| keep(r)).collect();
     let (set, rejected) = RuleSet::compile(&rules, Pipeline::preset(mapping).unwrap());
     let loaded = sigmatag::Loaded {
         set,
         rejected,
-        files: files.len(),
+        files,
     };
     assert!(loaded.set.len() > 10);
     let text = std::fs::read(shared.join("corpus/events").join(events)).unwrap();

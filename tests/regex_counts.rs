@@ -4,49 +4,35 @@
 //! of the process-creation events and of every fifth event of `windows-evtx.jsonl`. Reads
 //! `../shared` (see `tests/support`).
 
-mod support;
-
 use sigmatag_matcher::RegexCountCheck;
-use sigmatag_rule::{parse_rules, Alternative, Modifier, Value};
+use sigmatag_rule::{Alternative, Modifier, Rule, Value};
+use sigmatag_suite::{active_rules, example_load_options, shared_corpus};
 
-/// Every `|re` pattern of the rules under `dir`, with its `|i`, `|m` and `|s` flags.
-fn regexes(dir: &std::path::Path, out: &mut Vec<(String, [bool; 3])>) {
-    for entry in std::fs::read_dir(dir).expect("rule dir") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            regexes(&path, out);
-            continue;
-        }
-        if path.extension().and_then(|e| e.to_str()) != Some("yml") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).expect("rule file");
-        let opts = support::example_load_options();
-        for rule in parse_rules(&text, &path.display().to_string(), &opts)
-            .into_iter()
-            .flatten()
-        {
-            for id in &rule.detection.search_ids {
-                for alt in &id.alternatives {
-                    let Alternative::AllOf(tests) = alt else {
-                        continue;
-                    };
-                    for t in tests.iter().filter(|t| t.has(Modifier::Re)) {
-                        for v in &t.values {
-                            if let Value::Str(p) = v {
-                                let flags = [
-                                    t.has(Modifier::ReIgnoreCase),
-                                    t.has(Modifier::ReMultiLine),
-                                    t.has(Modifier::ReDotAll),
-                                ];
-                                out.push((p.clone(), flags));
-                            }
+/// Every `|re` pattern of `rules`, with its `|i`, `|m` and `|s` flags.
+fn regexes(rules: &[Rule]) -> Vec<(String, [bool; 3])> {
+    let mut out = Vec::new();
+    for rule in rules {
+        for id in &rule.detection.search_ids {
+            for alt in &id.alternatives {
+                let Alternative::AllOf(tests) = alt else {
+                    continue;
+                };
+                for t in tests.iter().filter(|t| t.has(Modifier::Re)) {
+                    let flags = [
+                        t.has(Modifier::ReIgnoreCase),
+                        t.has(Modifier::ReMultiLine),
+                        t.has(Modifier::ReDotAll),
+                    ];
+                    for v in &t.values {
+                        if let Value::Str(p) = v {
+                            out.push((p.clone(), flags));
                         }
                     }
                 }
             }
         }
     }
+    out
 }
 
 fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
@@ -60,13 +46,11 @@ fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
 
 #[test]
 fn byte_counts_hold_for_every_match_on_real_values() {
-    let Some(shared) = support::shared_corpus() else {
+    let Some(shared) = shared_corpus() else {
         return;
     };
-    let mut patterns = Vec::new();
-    for dir in support::ACTIVE_RULE_DIRS {
-        regexes(&shared.join("corpus/sigmahq").join(dir), &mut patterns);
-    }
+    let (rules, _) = active_rules(&shared, &example_load_options());
+    let mut patterns = regexes(&rules);
     patterns.sort();
     patterns.dedup();
     let checks: Vec<(String, RegexCountCheck)> = patterns

@@ -52,3 +52,24 @@ pub const ACTIVE_RULE_DIRS: &[&str] = &[
     "rules-placeholder",
     "rules-compliance",
 ];
+
+/// Every rule of the active SigmaHQ folders under `shared` ([`ACTIVE_RULE_DIRS`]), parsed
+/// with `opts` (rules that do not parse are left out), and how many files were read.
+pub fn active_rules(
+    shared: &std::path::Path,
+    opts: &sigmatag_rule::LoadOptions,
+) -> (Vec<sigmatag_rule::Rule>, usize) {
+    let mut files = Vec::new();
+    for d in ACTIVE_RULE_DIRS {
+        sigmatag::collect_rule_files(&shared.join("corpus/sigmahq").join(d), &mut files)
+            .expect("rule folder");
+    }
+    let texts = files.iter().map(|f| {
+        (
+            f.display().to_string(),
+            std::fs::read_to_string(f).expect("rule file").into(),
+        )
+    });
+    let (rules, _) = sigmatag::parse_texts(texts, opts);
+    (rules, files.len())
+}
