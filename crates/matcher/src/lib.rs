@@ -689,7 +689,7 @@ impl RuleSet {
                         RefMode::Eq => hay == needle,
                         RefMode::StartsWith => hay.starts_with(needle),
                         RefMode::EndsWith => hay.ends_with(needle),
-                        RefMode::Contains => memchr::memmem::find(hay, needle).is_some(),
+                        RefMode::Contains => pattern::find(hay, needle).is_some(),
                     };
                     if ok {
                         return true;

@@ -177,7 +177,7 @@ impl BytePattern {
             // One-byte needles (never atoms: they would fire all the time) are common; memmem
             // would build a searcher per call for them.
             BytePattern::Contains(b) if b.len() == 1 => memchr::memchr(b[0], hay).is_some(),
-            BytePattern::Contains(b) => memmem::find(hay, b).is_some(),
+            BytePattern::Contains(b) => find(hay, b).is_some(),
             BytePattern::Glob {
                 segs,
                 star_start,
@@ -196,6 +196,32 @@ fn char_len(b: u8) -> usize {
         0xF0..=0xF7 => 4,
         _ => 1,
     }
+}
+
+/// The first offset of `needle` in `hay`. `memmem::find` builds a searcher per call (~400
+/// instructions: patterns keep no prebuilt one, see [`BytePattern::Contains`]), which costs
+/// more than searching the short values rules mostly test; those are searched for the
+/// needle's first byte with `memchr`, each candidate compared in place.
+pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let n = needle.len();
+    if hay.len() >= 512 || n < 2 {
+        return memmem::find(hay, needle);
+    }
+    let last = hay.len().checked_sub(n)?;
+    // Candidates by the needle's rarest byte (memchr's frequency ranking).
+    let r = memchr::arch::all::packedpair::Pair::new(needle).map_or(0, |p| p.index1() as usize);
+    let mut at = 0;
+    while let Some(off) = memchr::memchr(needle[r], &hay[at + r..=last + r]) {
+        let i = at + off;
+        if hay[i..i + n] == *needle {
+            return Some(i);
+        }
+        at = i + 1;
+        if at > last {
+            return None;
+        }
+    }
+    None
 }
 
 /// Matches one segment at `at`; returns its end.
@@ -271,7 +297,7 @@ fn glob_match(segs: &[Vec<SegPiece>], star_start: bool, star_end: bool, hay: &[u
         let mut hit = None;
         while s <= end {
             if let Some(SegPiece::Lit(first)) = seg.first() {
-                match memmem::find(&hay[s..end], first) {
+                match find(&hay[s..end], first) {
                     Some(off) => s += off,
                     None => return false,
                 }
@@ -299,6 +325,34 @@ mod tests {
 
     fn m(pat: &str, hay: &str) -> bool {
         BytePattern::from_pieces(&parse_wildcards(pat)).is_match(hay.as_bytes())
+    }
+
+    /// `find` is `memmem::find`: short and long haystacks, needles of every length, over a
+    /// small alphabet (many partial matches) and with the rare byte anywhere.
+    #[test]
+    fn find_is_memmem() {
+        let mut rng = crate::testutil::Rng(11);
+        for round in 0..40_000 {
+            let alphabet = if round % 2 == 0 { 3 } else { 40 };
+            let len = if round % 50 == 0 {
+                600
+            } else {
+                rng.below(80) as usize
+            };
+            let hay: Vec<u8> = (0..len).map(|_| b'a' + rng.below(alphabet) as u8).collect();
+            let n = rng.below(9) as usize;
+            let needle: Vec<u8> = if n <= len && rng.below(2) == 0 {
+                let at = rng.below((len - n + 1) as u64) as usize;
+                hay[at..at + n].to_vec()
+            } else {
+                (0..n).map(|_| b'a' + rng.below(alphabet) as u8).collect()
+            };
+            assert_eq!(
+                find(&hay, &needle),
+                memmem::find(&hay, &needle),
+                "{hay:?} {needle:?}"
+            );
+        }
     }
 
     #[test]
