@@ -301,24 +301,23 @@ impl Sink<'_> {
     }
 }
 
-/// True for the four JSON whitespace bytes.
-#[inline(always)]
-fn is_ws(c: u8) -> bool {
-    matches!(c, b' ' | b'\n' | b'\r' | b'\t')
-}
-
-#[inline(always)]
-fn skip_ws(buf: &[u8], mut i: usize) -> usize {
-    while i < buf.len() && is_ws(buf[i]) {
+/// Bytes that end a scalar (whitespace, quote, structural): a scalar is valid only when
+/// the byte after it is one of these or the end of the record.
+static ENDS_SCALAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let ends = b" \t\n\r\"{}[]:,";
+    let mut i = 0;
+    while i < ends.len() {
+        t[ends[i] as usize] = true;
         i += 1;
     }
-    i
-}
+    t
+};
 
-/// True when `buf[from..to]` is all whitespace.
+/// Whether the scalar that ends at `end` ends there (and not in a stray byte: `truex`, `01`).
 #[inline(always)]
-fn gap_ok(buf: &[u8], from: usize, to: usize) -> bool {
-    from == to || from < to && buf[from..to].iter().all(|&c| is_ws(c))
+fn scalar_ends(buf: &[u8], end: usize) -> bool {
+    buf.get(end).is_none_or(|&c| ENDS_SCALAR[c as usize])
 }
 
 /// The end of the JSON number starting at `i` (or the offset of its first wrong byte).
@@ -364,29 +363,24 @@ fn fail(message: &'static str, offset: usize) -> RecordError {
     RecordError { message, offset }
 }
 
-/// After the `{` at `open`: the opening quote of the first key, or `None` for `{}` (then
-/// also the offset after the `}`).
+/// After a `{`: the opening quote of the first key, or `None` for `{}`.
 #[inline(always)]
 fn object_first<C: Classify>(
     ev: &mut Events<'_, C>,
     buf: &[u8],
-    open: usize,
-) -> Result<Result<usize, usize>, RecordError> {
+) -> Result<Option<usize>, RecordError> {
     let Some(e) = ev.next() else {
         return Err(fail("unexpected end of input", buf.len()));
     };
-    if !gap_ok(buf, open + 1, e) {
-        return Err(fail("expected a key", open + 1));
-    }
     match buf[e] {
-        b'"' => Ok(Ok(e)),
-        b'}' => Ok(Err(e + 1)),
+        b'"' => Ok(Some(e)),
+        b'}' => Ok(None),
         _ => Err(fail("expected a key", e)),
     }
 }
 
 /// A key whose opening quote is at `q`, in an object at `state`, and its colon: the state of
-/// the value and the offset after the colon.
+/// the value and the offset of the value's first byte (its event).
 #[inline(always)]
 fn key<C: Classify>(
     ev: &mut Events<'_, C>,
@@ -395,7 +389,7 @@ fn key<C: Classify>(
     q: usize,
     state: u32,
 ) -> Result<(u32, usize), RecordError> {
-    let Some(close) = ev.next() else {
+    let Some((close, _)) = ev.next_close() else {
         return Err(fail("unterminated string", buf.len()));
     };
     let child = if state == DEAD {
@@ -405,25 +399,24 @@ fn key<C: Classify>(
             .step_record_key(state, buf, q + 1, close, &mut sink.s.tmp)
     };
     match ev.next() {
-        Some(c) if buf[c] == b':' && gap_ok(buf, close + 1, c) => Ok((child, c + 1)),
+        Some(c) if buf[c] == b':' => match ev.next() {
+            Some(v) => Ok((child, v)),
+            None => Err(fail("unexpected end of input", buf.len())),
+        },
         _ => Err(fail("expected ':'", close + 1)),
     }
 }
 
-/// At the `{` or `[` at `q`, opened at nesting `depth`: checks it is the next structural
-/// character and within [`MAX_DEPTH`], and stores the container value if it is wanted.
+/// At a `{` or `[` at `q`, opened at nesting `depth`: checks it is within [`MAX_DEPTH`]
+/// and stores the container value if it is wanted.
 #[inline(always)]
-fn open_container<C: Classify>(
-    ev: &mut Events<'_, C>,
+fn open_container(
     sink: &mut Sink<'_>,
     q: usize,
     depth: usize,
     state: u32,
     in_array: bool,
 ) -> Result<(), RecordError> {
-    if ev.next() != Some(q) {
-        return Err(fail("unexpected character", q));
-    }
     if depth >= MAX_DEPTH {
         return Err(fail("nesting deeper than 128", q));
     }
@@ -437,49 +430,39 @@ fn open_container<C: Classify>(
 /// values, in the same order, as [`crate::JsonBytes`]'s walk through an [`Extractor`], and
 /// an error for exactly the records that walk rejects.
 ///
-/// One pass over the events: `'value` reads one value (descending into containers), the
-/// inner loop after it consumes commas and closing brackets until the next value.
+/// One pass over the events (stage one's, which include the first byte of every scalar):
+/// `'value` reads the value whose first byte is the event at `q` (descending into
+/// containers), the inner loop after it consumes commas and closing brackets until the next
+/// value. Whitespace is never looked at: between two events there is only whitespace or the
+/// rest of a scalar, whose end is checked.
 #[inline(always)]
 pub(crate) fn parse_json<C: Classify>(buf: &[u8], sink: &mut Sink<'_>) -> Result<(), RecordError> {
     let mut ev = Events::<C>::new(buf);
-    let start = skip_ws(buf, 0);
-    if buf.get(start) != Some(&b'{') || ev.next() != Some(start) {
-        return Err(fail("record is not a JSON object", start));
+    match ev.next() {
+        Some(s) if buf[s] == b'{' => {}
+        s => return Err(fail("record is not a JSON object", s.unwrap_or(buf.len()))),
     }
     // The open containers, innermost last: state << 1 | is_array.
     let mut stack = [0u32; MAX_DEPTH + 1];
     stack[0] = sink.paths.root << 1;
     let mut depth = 1usize;
-    // The next value: where it starts (after whitespace), its state, whether in an array.
-    let (mut vstate, mut p) = match object_first(&mut ev, buf, start)? {
-        Ok(q) => key(&mut ev, buf, sink, q, sink.paths.root)?,
-        Err(end) => return finish(&mut ev, buf, end),
+    // The next value: its first byte (an event), its state, whether in an array.
+    let (mut vstate, mut q) = match object_first(&mut ev, buf)? {
+        Some(k) => key(&mut ev, buf, sink, k, sink.paths.root)?,
+        None => return finish(&mut ev, buf),
     };
     let mut vin_array = false;
     'value: loop {
-        let q = skip_ws(buf, p);
-        let Some(&c) = buf.get(q) else {
-            return Err(fail("unexpected end of input", q));
-        };
-        let mut end = match c {
+        match buf[q] {
             b'"' => {
-                if ev.next() != Some(q) {
-                    return Err(fail("unexpected character", q));
-                }
-                let Some(close) = ev.next() else {
+                let Some((close, escapes)) = ev.next_close() else {
                     return Err(fail("unterminated string", buf.len()));
                 };
                 if sink.wants(vstate, Kind::Str) {
                     let text = &buf[q + 1..close];
-                    // Short values by words (memchr's set-up costs more than they do).
-                    let escaped = if text.len() < 64 {
-                        has_byte(text, b'\\')
-                    } else {
-                        memchr::memchr(b'\\', text).is_some()
-                    };
-                    let raw = if escaped {
+                    let raw = if escapes {
                         Raw::Escaped(text)
-                    } else if !ev.high {
+                    } else if !ev.high() {
                         // No byte >= 0x80 in the blocks read so far, which hold the value.
                         Raw::Ascii(text)
                     } else {
@@ -487,47 +470,38 @@ pub(crate) fn parse_json<C: Classify>(buf: &[u8], sink: &mut Sink<'_>) -> Result
                     };
                     sink.value(vstate, Kind::Str, raw, vin_array)?;
                 }
-                close + 1
             }
             b'{' => {
-                open_container(&mut ev, sink, q, depth, vstate, vin_array)?;
+                open_container(sink, q, depth, vstate, vin_array)?;
                 stack[depth] = vstate << 1;
                 depth += 1;
-                match object_first(&mut ev, buf, q)? {
-                    Ok(k) => {
-                        (vstate, p) = key(&mut ev, buf, sink, k, vstate)?;
-                        vin_array = false;
-                        continue 'value;
-                    }
-                    Err(end) => {
-                        depth -= 1;
-                        end
-                    }
+                if let Some(k) = object_first(&mut ev, buf)? {
+                    (vstate, q) = key(&mut ev, buf, sink, k, vstate)?;
+                    vin_array = false;
+                    continue 'value;
                 }
+                depth -= 1;
             }
             b'[' => {
-                open_container(&mut ev, sink, q, depth, vstate, vin_array)?;
-                let r = skip_ws(buf, q + 1);
-                if buf.get(r) == Some(&b']') {
-                    if ev.next() != Some(r) {
-                        return Err(fail("unexpected character", r));
-                    }
-                    r + 1
-                } else {
+                open_container(sink, q, depth, vstate, vin_array)?;
+                let Some(r) = ev.next() else {
+                    return Err(fail("unexpected end of input", buf.len()));
+                };
+                if buf[r] != b']' {
                     stack[depth] = vstate << 1 | 1;
                     depth += 1;
                     vin_array = true;
-                    p = r;
+                    q = r;
                     continue 'value;
                 }
             }
-            b't' | b'f' | b'n' => {
+            c @ (b't' | b'f' | b'n') => {
                 let (word, kind, text): (&[u8], Kind, &[u8]) = match c {
                     b't' => (b"true", Kind::Bool, b"true"),
                     b'f' => (b"false", Kind::Bool, b"false"),
                     _ => (b"null", Kind::Null, b""),
                 };
-                if !buf[q..].starts_with(word) {
+                if !buf[q..].starts_with(word) || !scalar_ends(buf, q + word.len()) {
                     return Err(fail("invalid literal", q));
                 }
                 if sink.wants(vstate, kind) {
@@ -538,17 +512,18 @@ pub(crate) fn parse_json<C: Classify>(buf: &[u8], sink: &mut Sink<'_>) -> Result
                     };
                     sink.value(vstate, kind, raw, vin_array)?;
                 }
-                q + word.len()
             }
             b'-' | b'0'..=b'9' => {
                 let end = number_end(buf, q).map_err(|at| fail("invalid number", at))?;
+                if !scalar_ends(buf, end) {
+                    return Err(fail("invalid number", end));
+                }
                 if sink.wants(vstate, Kind::Num) {
                     sink.value(vstate, Kind::Num, Raw::Ascii(&buf[q..end]), vin_array)?;
                 }
-                end
             }
             _ => return Err(fail("unexpected character", q)),
-        };
+        }
         // After a value: commas lead to the next value, closing brackets end containers.
         loop {
             let Some(e) = ev.next() else {
@@ -556,19 +531,11 @@ pub(crate) fn parse_json<C: Classify>(buf: &[u8], sink: &mut Sink<'_>) -> Result
             };
             let top = stack[depth - 1];
             let array = top & 1 == 1;
-            let expected = if array {
-                "expected ',' or ']'"
-            } else {
-                "expected ',' or '}'"
-            };
-            if !gap_ok(buf, end, e) {
-                return Err(fail(expected, end));
-            }
             match (buf[e], array) {
                 (b',', false) => {
                     match ev.next() {
-                        Some(k) if buf[k] == b'"' && gap_ok(buf, e + 1, k) => {
-                            (vstate, p) = key(&mut ev, buf, sink, k, top >> 1)?;
+                        Some(k) if buf[k] == b'"' => {
+                            (vstate, q) = key(&mut ev, buf, sink, k, top >> 1)?;
                         }
                         _ => return Err(fail("expected a key", e + 1)),
                     }
@@ -576,37 +543,40 @@ pub(crate) fn parse_json<C: Classify>(buf: &[u8], sink: &mut Sink<'_>) -> Result
                     continue 'value;
                 }
                 (b',', true) => {
+                    let Some(n) = ev.next() else {
+                        return Err(fail("unexpected end of input", buf.len()));
+                    };
                     vstate = top >> 1;
                     vin_array = true;
-                    p = e + 1;
+                    q = n;
                     continue 'value;
                 }
                 (b'}', false) | (b']', true) => {
                     depth -= 1;
                     if depth == 0 {
-                        return finish(&mut ev, buf, e + 1);
+                        return finish(&mut ev, buf);
                     }
-                    end = e + 1;
                 }
-                _ => return Err(fail(expected, e)),
+                (_, true) => return Err(fail("expected ',' or ']'", e)),
+                (_, false) => return Err(fail("expected ',' or '}'", e)),
             }
         }
     }
 }
 
-/// After the top-level object: only whitespace may follow; then stage one's verdicts.
+/// After the top-level object: no event may follow (anything but whitespace would be one);
+/// then stage one's verdicts.
 #[inline(always)]
-fn finish<C: Classify>(ev: &mut Events<'_, C>, buf: &[u8], end: usize) -> Result<(), RecordError> {
-    let end = skip_ws(buf, end);
-    if end != buf.len() || ev.next().is_some() {
-        return Err(fail("trailing characters after the JSON object", end));
+fn finish<C: Classify>(ev: &mut Events<'_, C>, buf: &[u8]) -> Result<(), RecordError> {
+    if let Some(e) = ev.next() {
+        return Err(fail("trailing characters after the JSON object", e));
     }
-    match ev.flaw {
+    match ev.flaw() {
         Some(Flaw::Control(at)) => return Err(fail("control character in string", at)),
         Some(Flaw::Escape(at)) => return Err(fail("invalid escape", at)),
         None => {}
     }
-    if ev.high {
+    if ev.high() {
         if let Err(e) = std::str::from_utf8(buf) {
             return Err(fail("invalid UTF-8", e.valid_up_to()));
         }
@@ -1031,9 +1001,11 @@ detection:
                     }
                 }
             }
-            // Long records cross many 64-byte blocks: pad some with a long string.
+            // Long records cross many 64-byte blocks: pad some with a long string, a few
+            // with one of up to 4.8 KB.
             if round % 7 == 0 {
-                let pad = format!(",\"pad\":\"{}\"}}", "\\\\x".repeat(r.next() as usize % 80));
+                let reps = r.next() as usize % if round % 35 == 0 { 1600 } else { 80 };
+                let pad = format!(",\"pad\":\"{}\"}}", "\\\\x".repeat(reps));
                 if bytes.last() == Some(&b'}') {
                     bytes.pop();
                     bytes.extend_from_slice(if bytes.len() > 1 {
