@@ -195,10 +195,16 @@ pub(crate) enum Raw<'a> {
     Empty,
     /// UTF-8 text (checked by the reader, or ASCII).
     Str(&'a str),
-    /// Bytes that may hold non-ASCII not yet checked as UTF-8.
-    Bytes(&'a [u8]),
     /// ASCII bytes (known from the reader's masks).
     Ascii(&'a [u8]),
+    /// `buf[start..end]`, a scalar or the inside of a string without escapes in a JSON
+    /// record (`buf`, read past `end` when copied), ASCII when `ascii` (else maybe not).
+    Json {
+        buf: &'a [u8],
+        start: usize,
+        end: usize,
+        ascii: bool,
+    },
     /// The inside of a JSON string literal with escapes (grammar checked).
     Escaped(&'a [u8]),
 }
@@ -252,6 +258,33 @@ impl Sink<'_> {
         let raw_start = s.arena.len();
         let ascii = match raw {
             Raw::Empty => true,
+            Raw::Json {
+                buf,
+                start,
+                end,
+                ascii,
+            } => {
+                let text = &buf[start..end];
+                if ascii || text.is_ascii() {
+                    // Raw and folded copies in one go.
+                    fold::push_raw_and_lower(&mut s.arena, buf, start, end);
+                    let raw_end = raw_start + text.len();
+                    let raw = (raw_start as u32, raw_end as u32);
+                    let folded = (raw_end as u32, s.arena.len() as u32);
+                    for &slot in slots.iter() {
+                        s.link(slot, kind, in_array, raw, folded);
+                    }
+                    if let Some(slot) = all {
+                        s.link(slot, kind, in_array, raw, folded);
+                    }
+                    return Ok(());
+                }
+                if std::str::from_utf8(text).is_err() {
+                    return Err(INVALID_UTF8);
+                }
+                s.arena.extend_from_slice(text);
+                false
+            }
             Raw::Str(t) => {
                 s.arena.extend_from_slice(t.as_bytes());
                 t.is_ascii()
@@ -259,14 +292,6 @@ impl Sink<'_> {
             Raw::Ascii(b) => {
                 s.arena.extend_from_slice(b);
                 true
-            }
-            Raw::Bytes(b) => {
-                let ascii = b.is_ascii();
-                if !ascii && std::str::from_utf8(b).is_err() {
-                    return Err(INVALID_UTF8);
-                }
-                s.arena.extend_from_slice(b);
-                ascii
             }
             Raw::Escaped(b) => {
                 json::unescape_into(b, &mut s.arena);
@@ -280,8 +305,7 @@ impl Sink<'_> {
         };
         let raw_end = s.arena.len();
         if ascii {
-            s.arena.extend_from_within(raw_start..raw_end);
-            s.arena[raw_end..].make_ascii_lowercase();
+            fold::push_lower_within(&mut s.arena, raw_start, raw_end);
         } else {
             // Rare: fold character by character from a copy.
             s.tmp.clear();
@@ -459,14 +483,16 @@ pub(crate) fn parse_json<C: Classify>(buf: &[u8], sink: &mut Sink<'_>) -> Result
                     return Err(fail("unterminated string", buf.len()));
                 };
                 if sink.wants(vstate, Kind::Str) {
-                    let text = &buf[q + 1..close];
                     let raw = if escapes {
-                        Raw::Escaped(text)
-                    } else if !ev.high() {
-                        // No byte >= 0x80 in the blocks read so far, which hold the value.
-                        Raw::Ascii(text)
+                        Raw::Escaped(&buf[q + 1..close])
                     } else {
-                        Raw::Bytes(text)
+                        Raw::Json {
+                            buf,
+                            start: q + 1,
+                            end: close,
+                            // No byte >= 0x80 in the blocks read so far, which hold the value.
+                            ascii: !ev.high(),
+                        }
                     };
                     sink.value(vstate, Kind::Str, raw, vin_array)?;
                 }
@@ -519,7 +545,13 @@ pub(crate) fn parse_json<C: Classify>(buf: &[u8], sink: &mut Sink<'_>) -> Result
                     return Err(fail("invalid number", end));
                 }
                 if sink.wants(vstate, Kind::Num) {
-                    sink.value(vstate, Kind::Num, Raw::Ascii(&buf[q..end]), vin_array)?;
+                    let raw = Raw::Json {
+                        buf,
+                        start: q,
+                        end,
+                        ascii: true,
+                    };
+                    sink.value(vstate, Kind::Num, raw, vin_array)?;
                 }
             }
             _ => return Err(fail("unexpected character", q)),
