@@ -205,6 +205,13 @@ pub(crate) enum Raw<'a> {
         end: usize,
         ascii: bool,
     },
+    /// `buf[start..end]`, the inside of a string with escapes in a JSON record (`buf`, read
+    /// past `end` when decoded).
+    JsonEscaped {
+        buf: &'a [u8],
+        start: usize,
+        end: usize,
+    },
     /// The inside of a JSON string literal with escapes (grammar checked).
     Escaped(&'a [u8]),
 }
@@ -295,6 +302,15 @@ impl Sink<'_> {
             }
             Raw::Escaped(b) => {
                 json::unescape_into(b, &mut s.arena);
+                let text = &s.arena[raw_start..];
+                let ascii = text.is_ascii();
+                if !ascii && std::str::from_utf8(text).is_err() {
+                    return Err(INVALID_UTF8);
+                }
+                ascii
+            }
+            Raw::JsonEscaped { buf, start, end } => {
+                json::unescape_from(&mut s.arena, buf, start, end);
                 let text = &s.arena[raw_start..];
                 let ascii = text.is_ascii();
                 if !ascii && std::str::from_utf8(text).is_err() {
@@ -484,7 +500,11 @@ pub(crate) fn parse_json<C: Classify>(buf: &[u8], sink: &mut Sink<'_>) -> Result
                 };
                 if sink.wants(vstate, Kind::Str) {
                     let raw = if escapes {
-                        Raw::Escaped(&buf[q + 1..close])
+                        Raw::JsonEscaped {
+                            buf,
+                            start: q + 1,
+                            end: close,
+                        }
                     } else {
                         Raw::Json {
                             buf,

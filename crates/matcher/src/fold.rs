@@ -38,7 +38,7 @@ pub fn fold_into(text: &str, out: &mut Vec<u8>) {
 
 /// The 16 bytes of `buf` from `at`, zero-padded past its end.
 #[inline(always)]
-fn chunk16(buf: &[u8], at: usize) -> [u8; 16] {
+pub(crate) fn chunk16(buf: &[u8], at: usize) -> [u8; 16] {
     match buf.get(at..at + 16) {
         Some(c) => c.try_into().unwrap_or([0; 16]),
         None => {

@@ -97,30 +97,76 @@ struct Reader<'a> {
 /// Decodes the inside of a JSON string literal (already validated) into `out`. Lone
 /// surrogates become U+FFFD.
 pub fn unescape_into(raw: &[u8], out: &mut Vec<u8>) {
-    out.reserve(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        let c = raw[i];
-        if c != b'\\' {
-            // Segments between escapes are short (path components): eight bytes at a time,
-            // a word with no backslash in it is copied whole.
-            let start = i;
-            while i + 8 <= raw.len() {
-                let w = u64::from_le_bytes(raw[i..i + 8].try_into().expect("8 bytes"));
-                let zero = first_zero(w ^ (LO * b'\\' as u64));
-                if zero != 0 {
-                    i += (zero.trailing_zeros() / 8) as usize;
-                    break;
-                }
-                i += 8;
-            }
-            while i < raw.len() && raw[i] != b'\\' {
-                i += 1;
-            }
-            out.extend_from_slice(&raw[start..i]);
+    unescape_from(out, raw, 0, raw.len());
+}
+
+/// One bit per byte of `c` that is a backslash.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn backslashes(c: [u8; 16]) -> u32 {
+    use std::arch::x86_64::*;
+    // SAFETY: `c` is 16 readable bytes (an unaligned load); SSE2 is part of x86_64.
+    unsafe {
+        let v = _mm_loadu_si128(c.as_ptr() as *const __m128i);
+        _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8))) as u32
+    }
+}
+
+/// One bit per byte of `c` that is a backslash.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn backslashes(c: [u8; 16]) -> u32 {
+    let mut m = 0;
+    for (k, b) in c.iter().enumerate() {
+        m |= ((*b == b'\\') as u32) << k;
+    }
+    m
+}
+
+/// Writes `bytes` at `spare[o..]`.
+#[inline(always)]
+fn put(spare: &mut [std::mem::MaybeUninit<u8>], o: usize, bytes: &[u8]) {
+    for (d, b) in spare[o..o + bytes.len()].iter_mut().zip(bytes) {
+        d.write(*b);
+    }
+}
+
+/// Decodes the inside of a JSON string literal, `buf[start..end]`, appending it to `out`:
+/// sixteen bytes at a time, each chunk stored whole and the write position moved past the
+/// bytes before its first backslash, so that a run between escapes (a path component) costs
+/// one store rather than a copy call. Reads up to fifteen bytes past `end` where `buf` has
+/// them. Invalid escapes (which stage one reports: such a record is rejected) and lone
+/// surrogates become U+FFFD, a trailing lone backslash stays; `\u` with digits missing at
+/// the end reads them as zero. Never panics on any input.
+pub fn unescape_from(out: &mut Vec<u8>, buf: &[u8], start: usize, end: usize) {
+    let n = end - start;
+    // Every escape decodes to at most one and a half times its length (an invalid two-byte
+    // escape to the three bytes of U+FFFD), plus a chunk written past the end.
+    out.reserve(n + n / 2 + 16);
+    let base = out.len();
+    let spare = out.spare_capacity_mut();
+    let mut o = 0;
+    let mut i = start;
+    while i < end {
+        let c = crate::fold::chunk16(buf, i);
+        put(spare, o, &c);
+        let slash = backslashes(c);
+        let run = if slash == 0 {
+            16
+        } else {
+            slash.trailing_zeros() as usize
+        };
+        if i + run >= end {
+            o += end - i;
+            break;
+        }
+        o += run;
+        i += run;
+        if run == 16 {
             continue;
         }
-        let e = raw.get(i + 1).copied().unwrap_or(b'\\');
+        // The escape at `i`.
+        let e = if i + 1 < end { buf[i + 1] } else { b'\\' };
         i += 2;
         let simple = match e {
             b'"' => b'"',
@@ -134,16 +180,17 @@ pub fn unescape_into(raw: &[u8], out: &mut Vec<u8>) {
             _ => 0,
         };
         if simple != 0 {
-            out.push(simple);
+            put(spare, o, &[simple]);
+            o += 1;
             continue;
         }
         let ch = match e {
             b'u' => {
-                let hi = hex4(raw, i);
+                let hi = hex4(&buf[..end], i);
                 i += 4;
                 if (0xD800..0xDC00).contains(&hi) {
-                    if raw.get(i) == Some(&b'\\') && raw.get(i + 1) == Some(&b'u') {
-                        let lo = hex4(raw, i + 2);
+                    if i + 1 < end && buf[i] == b'\\' && buf[i + 1] == b'u' {
+                        let lo = hex4(&buf[..end], i + 2);
                         if (0xDC00..0xE000).contains(&lo) {
                             i += 6;
                             let cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
@@ -160,9 +207,14 @@ pub fn unescape_into(raw: &[u8], out: &mut Vec<u8>) {
             }
             _ => '\u{FFFD}',
         };
-        let mut buf = [0u8; 4];
-        out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+        let mut utf8 = [0u8; 4];
+        let bytes = ch.encode_utf8(&mut utf8).as_bytes();
+        put(spare, o, bytes);
+        o += bytes.len();
     }
+    // SAFETY: every byte of `base..base + o` was written above (each chunk's bytes before
+    // the position moved on, each escape's decoded bytes), within the reserved capacity.
+    unsafe { out.set_len(base + o) };
 }
 
 fn hex4(raw: &[u8], at: usize) -> u32 {
@@ -528,6 +580,109 @@ mod tests {
                 format!("kept{want}"),
                 "{lit}"
             );
+        }
+    }
+
+    /// The previous decoder, byte by byte: the definition `unescape_from` is held to.
+    fn unescape_plain(raw: &[u8], out: &mut Vec<u8>) {
+        let mut i = 0;
+        while i < raw.len() {
+            let c = raw[i];
+            if c != b'\\' {
+                out.push(c);
+                i += 1;
+                continue;
+            }
+            let e = raw.get(i + 1).copied().unwrap_or(b'\\');
+            i += 2;
+            let simple = match e {
+                b'"' => b'"',
+                b'\\' => b'\\',
+                b'/' => b'/',
+                b'b' => 8,
+                b'f' => 12,
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b't' => b'\t',
+                _ => 0,
+            };
+            if simple != 0 {
+                out.push(simple);
+                continue;
+            }
+            let ch = match e {
+                b'u' => {
+                    let hi = hex4(raw, i);
+                    i += 4;
+                    if (0xD800..0xDC00).contains(&hi) {
+                        if raw.get(i) == Some(&b'\\') && raw.get(i + 1) == Some(&b'u') {
+                            let lo = hex4(raw, i + 2);
+                            if (0xDC00..0xE000).contains(&lo) {
+                                i += 6;
+                                let cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                                char::from_u32(cp).unwrap_or('\u{FFFD}')
+                            } else {
+                                '\u{FFFD}'
+                            }
+                        } else {
+                            '\u{FFFD}'
+                        }
+                    } else {
+                        char::from_u32(hi).unwrap_or('\u{FFFD}')
+                    }
+                }
+                _ => '\u{FFFD}',
+            };
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+
+    /// `unescape_from` against the byte-by-byte decoder on valid and invalid text, inside
+    /// buffers with and without bytes after the string (read past `end`), appended after
+    /// what `out` holds.
+    #[test]
+    fn word_decoder_is_the_plain_decoder() {
+        let pieces = [
+            "a",
+            "bcdefgh",
+            "C:",
+            r"\\",
+            r"\n",
+            r#"\""#,
+            r"\u00e9",
+            r"\/",
+            "é",
+            " ",
+            r"\",
+            r"\x",
+            r"\u",
+            r"\ud800",
+            r"\uD83D\u",
+            r"\ud83d\ude00",
+            "ijklmnopqrstuvwx",
+        ];
+        let mut rng = crate::testutil::Rng(0x5eed);
+        for round in 0..50_000 {
+            let mut raw = Vec::new();
+            for _ in 0..rng.below(14) {
+                raw.extend_from_slice(rng.pick(&pieces).as_bytes());
+            }
+            let mut want = b"kept".to_vec();
+            unescape_plain(&raw, &mut want);
+            // Alone, then inside a buffer with bytes before and after it.
+            let mut got = b"kept".to_vec();
+            unescape_from(&mut got, &raw, 0, raw.len());
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(&raw));
+            let mut buf = b"{\"k\":\"".to_vec();
+            let start = buf.len();
+            buf.extend_from_slice(&raw);
+            let end = buf.len();
+            let tail = b"\\u0041\"}\\\\";
+            buf.extend_from_slice(&tail[..round % (tail.len() + 1)]);
+            let mut got = b"kept".to_vec();
+            unescape_from(&mut got, &buf, start, end);
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(&buf));
         }
     }
 
