@@ -197,13 +197,12 @@ pub(crate) enum Raw<'a> {
     Str(&'a str),
     /// ASCII bytes (known from the reader's masks).
     Ascii(&'a [u8]),
-    /// `buf[start..end]`, a scalar or the inside of a string without escapes in a JSON
-    /// record (`buf`, read past `end` when copied), ASCII when `ascii` (else maybe not).
+    /// `buf[start..end]`, the inside of a string without escapes in a JSON record that may
+    /// hold bytes >= 0x80 (ASCII text goes to [`Sink::json_ascii`]).
     Json {
         buf: &'a [u8],
         start: usize,
         end: usize,
-        ascii: bool,
     },
     /// `buf[start..end]`, the inside of a string with escapes in a JSON record (`buf`, read
     /// past `end` when decoded).
@@ -246,6 +245,35 @@ impl Sink<'_> {
             .step_decoded(state, key, escaped, &mut self.s.tmp)
     }
 
+    /// Stores the ASCII text `buf[start..end]` of a JSON scalar or string without escapes,
+    /// of `kind` (a leaf), found at `state` (which [`Sink::wants`] it): the common case of
+    /// [`Sink::value`], in a function of its own because that one's set-up (a large frame,
+    /// the dispatch on [`Raw`]) cost more than the copy of a short value.
+    #[inline(never)]
+    pub fn json_ascii(
+        &mut self,
+        state: u32,
+        kind: Kind,
+        buf: &[u8],
+        start: usize,
+        end: usize,
+        in_array: bool,
+    ) {
+        let slots = &self.paths.states[state as usize].slots;
+        let s = &mut *self.s;
+        let raw_start = s.arena.len();
+        fold::push_raw_and_lower(&mut s.arena, buf, start, end);
+        let raw_end = raw_start + (end - start);
+        let raw = (raw_start as u32, raw_end as u32);
+        let folded = (raw_end as u32, s.arena.len() as u32);
+        for &slot in slots.iter() {
+            s.link(slot, kind, in_array, raw, folded);
+        }
+        if let Some(slot) = self.all_slot {
+            s.link(slot, kind, in_array, raw, folded);
+        }
+    }
+
     /// Stores a value of `kind` found at `state` (if any slot or the keyword slot wants it).
     #[inline]
     pub fn value(
@@ -261,31 +289,18 @@ impl Sink<'_> {
         if slots.is_empty() && all.is_none() {
             return Ok(());
         }
+        if let Raw::Json { buf, start, end } = raw {
+            if buf[start..end].is_ascii() {
+                self.json_ascii(state, kind, buf, start, end, in_array);
+                return Ok(());
+            }
+        }
         let s = &mut *self.s;
         let raw_start = s.arena.len();
         let ascii = match raw {
             Raw::Empty => true,
-            Raw::Json {
-                buf,
-                start,
-                end,
-                ascii,
-            } => {
+            Raw::Json { buf, start, end } => {
                 let text = &buf[start..end];
-                if ascii || text.is_ascii() {
-                    // Raw and folded copies in one go.
-                    fold::push_raw_and_lower(&mut s.arena, buf, start, end);
-                    let raw_end = raw_start + text.len();
-                    let raw = (raw_start as u32, raw_end as u32);
-                    let folded = (raw_end as u32, s.arena.len() as u32);
-                    for &slot in slots.iter() {
-                        s.link(slot, kind, in_array, raw, folded);
-                    }
-                    if let Some(slot) = all {
-                        s.link(slot, kind, in_array, raw, folded);
-                    }
-                    return Ok(());
-                }
                 if std::str::from_utf8(text).is_err() {
                     return Err(INVALID_UTF8);
                 }
@@ -499,22 +514,24 @@ pub(crate) fn parse_json<C: Classify>(buf: &[u8], sink: &mut Sink<'_>) -> Result
                     return Err(fail("unterminated string", buf.len()));
                 };
                 if sink.wants(vstate, Kind::Str) {
-                    let raw = if escapes {
-                        Raw::JsonEscaped {
+                    if escapes {
+                        let raw = Raw::JsonEscaped {
                             buf,
                             start: q + 1,
                             end: close,
-                        }
+                        };
+                        sink.value(vstate, Kind::Str, raw, vin_array)?;
+                    } else if !ev.high() {
+                        // No byte >= 0x80 in the blocks read so far, which hold the value.
+                        sink.json_ascii(vstate, Kind::Str, buf, q + 1, close, vin_array);
                     } else {
-                        Raw::Json {
+                        let raw = Raw::Json {
                             buf,
                             start: q + 1,
                             end: close,
-                            // No byte >= 0x80 in the blocks read so far, which hold the value.
-                            ascii: !ev.high(),
-                        }
-                    };
-                    sink.value(vstate, Kind::Str, raw, vin_array)?;
+                        };
+                        sink.value(vstate, Kind::Str, raw, vin_array)?;
+                    }
                 }
             }
             b'{' => {
@@ -565,13 +582,7 @@ pub(crate) fn parse_json<C: Classify>(buf: &[u8], sink: &mut Sink<'_>) -> Result
                     return Err(fail("invalid number", end));
                 }
                 if sink.wants(vstate, Kind::Num) {
-                    let raw = Raw::Json {
-                        buf,
-                        start: q,
-                        end,
-                        ascii: true,
-                    };
-                    sink.value(vstate, Kind::Num, raw, vin_array)?;
+                    sink.json_ascii(vstate, Kind::Num, buf, q, end, vin_array);
                 }
             }
             _ => return Err(fail("unexpected character", q)),
