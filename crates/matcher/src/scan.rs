@@ -315,11 +315,16 @@ fn filter_bit(gram: u32, bits: usize, hashed: bool) -> usize {
 /// have no row: on reaching one, the walk
 /// reports its literals and goes on from the nearest state in its failure chain that has a
 /// row, which is where every transition out of the leaf leads anyway.
+///
+/// The table is stored by column (all states' transitions on one class together), and each
+/// byte maps straight to its column's offset: a step is `trans[col[byte] + state]`, an add
+/// and a load, with no multiplication in the chain of dependent loads a walk is.
 #[derive(Debug)]
 struct AnchorDfa {
-    classes: [u8; 256],
+    /// Per byte: its class times the number of states with a row (its column's offset).
+    col: [u32; 256],
     nclasses: usize,
-    /// Rows of the states below `first_leaf`.
+    /// The transitions of the states below `first_leaf`, class by class.
     trans: Box<[u16]>,
     /// States numbered from here on have literals to confirm.
     first_out: u16,
@@ -490,7 +495,7 @@ impl AnchorDfa {
             if id < first_leaf as usize {
                 let old = row_of[s] as usize * nclasses;
                 for c in 0..nclasses {
-                    rows[id * nclasses + c] = new_id[trans[old + c] as usize] as u16;
+                    rows[c * first_leaf as usize + id] = new_id[trans[old + c] as usize] as u16;
                 }
             } else {
                 leaf_next[id - first_leaf as usize] = new_id[up[s] as usize] as u16;
@@ -503,7 +508,7 @@ impl AnchorDfa {
         }
         drop(trans);
         Some(AnchorDfa {
-            classes,
+            col: classes.map(|c| c as u32 * first_leaf),
             nclasses,
             trans: rows.into_boxed_slice(),
             first_out: first_out as u16,
@@ -515,7 +520,7 @@ impl AnchorDfa {
     }
 
     fn memory(&self) -> usize {
-        256 + self.trans.len() * 2
+        1024 + self.trans.len() * 2
             + self.leaf_next.len() * 2
             + self.out_ranges.len() * 8
             + self.outs.len() * 20
@@ -557,11 +562,10 @@ impl AnchorDfa {
     /// One walk over `hay[from..to]` from the start state.
     #[inline(always)]
     fn chain(&self, hay: &[u8], from: usize, to: usize, bytes: &[u8], fire: &mut impl FnMut(u32)) {
-        let nc = self.nclasses;
         let first_out = self.first_out as usize;
         let mut state = 0usize;
         for (i, &b) in hay[from..to].iter().enumerate() {
-            state = self.trans[state * nc + self.classes[b as usize] as usize] as usize;
+            state = self.trans[self.col[b as usize] as usize + state] as usize;
             if state >= first_out {
                 state = self.outputs(state, from + i + 1, hay, bytes, fire);
             }
@@ -603,15 +607,14 @@ impl AnchorDfa {
             ends[k] = if k == N - 1 { n } else { (k + 1) * part };
         }
         let common = part.min(n - starts[N - 1]);
-        let nc = self.nclasses;
         let first_out = self.first_out as usize;
-        let (trans, classes) = (&*self.trans, &self.classes);
+        let (trans, col) = (&*self.trans, &self.col);
         let pieces: [&[u8]; N] = std::array::from_fn(|k| &hay[starts[k]..starts[k] + common]);
         let mut st = [0usize; N];
         for t in 0..common {
             let mut any = false;
             for k in 0..N {
-                let s = trans[st[k] * nc + classes[pieces[k][t] as usize] as usize] as usize;
+                let s = trans[col[pieces[k][t] as usize] as usize + st[k]] as usize;
                 st[k] = s;
                 any |= s >= first_out;
             }
@@ -627,7 +630,7 @@ impl AnchorDfa {
         for k in 0..N {
             let mut s = st[k];
             for i in starts[k] + common..ends[k] {
-                s = trans[s * nc + classes[hay[i] as usize] as usize] as usize;
+                s = trans[col[hay[i] as usize] as usize + s] as usize;
                 if s >= first_out {
                     s = self.outputs(s, i + 1, hay, bytes, fire);
                 }
