@@ -142,9 +142,22 @@ fn hash(slot: u32, v: &[u8]) -> u64 {
         a = a.rotate_left(23);
         b = b.rotate_left(31);
     }
-    let rest = chunks.remainder();
-    a = (a ^ padded8(rest)).wrapping_mul(K);
-    b = (b ^ padded8(rest.get(8..).unwrap_or(&[]))).wrapping_mul(K);
+    // The tail: the value's last sixteen (or first and last eight) bytes, overlapping bytes
+    // already hashed, read as words (the memo's values are 12 bytes or more; zero-padding
+    // the tail cost two `memcpy` calls per value).
+    let n = v.len();
+    let word = |at: usize| u64::from_le_bytes(v[at..at + 8].try_into().unwrap_or_default());
+    let (x, y) = if chunks.remainder().is_empty() {
+        (0, 0)
+    } else if n >= 16 {
+        (word(n - 16), word(n - 8))
+    } else if n >= 8 {
+        (word(0), word(n - 8))
+    } else {
+        (padded8(v), 0)
+    };
+    a = (a ^ x).wrapping_mul(K);
+    b = (b ^ y).wrapping_mul(K);
     let h = a ^ b.rotate_left(32);
     h ^ (h >> 29)
 }
