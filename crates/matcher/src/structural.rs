@@ -345,6 +345,16 @@ impl BlockState {
     /// (the block at offset `at` of `buf`).
     #[inline(always)]
     fn block<C: Classify>(&mut self, m: &Masks, buf: &[u8], at: usize) -> (u64, u64) {
+        if m.quote | m.backslash | self.prev_escaped == 0 && self.in_string != 0 {
+            // The whole block inside a string (a long command line or script): no events,
+            // no carries change (the string stays clean or not); only its bytes' checks.
+            if m.control != 0 && self.flaw.is_none() {
+                self.flaw = Some(Flaw::Control(at + m.control.trailing_zeros() as usize));
+            }
+            self.high |= m.high;
+            self.prev_scalar = 0;
+            return (0, 0);
+        }
         let escaped = escaped(m.backslash, &mut self.prev_escaped);
         let quote = m.quote & !escaped;
         let inside = C::prefix_xor(quote) ^ self.in_string;
