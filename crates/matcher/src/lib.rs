@@ -124,6 +124,9 @@ pub struct Scratch {
     triggered: Vec<u32>,
     /// The atoms of long values seen before.
     memo: memo::Memo,
+    /// The lazy atoms looked for in this record (laid out as `atom_bits`; cleared with
+    /// them through `fired`).
+    lazy_done: Vec<u64>,
     /// The rule set this scratch was made for.
     set: u64,
 }
@@ -268,6 +271,7 @@ impl RuleSet {
             candidates: Vec::with_capacity(self.infos.len()),
             triggered: Vec::with_capacity(self.infos.len()),
             memo: memo::Memo::new(memo),
+            lazy_done: vec![0; self.shared.atoms.len().div_ceil(64)],
             set: self.id,
         }
     }
@@ -327,6 +331,7 @@ impl RuleSet {
     fn run_index(&self, s: &mut Scratch) {
         for a in s.fired.drain(..) {
             s.atom_bits[(a / 64) as usize] &= !(1u64 << (a % 64));
+            s.lazy_done[(a / 64) as usize] &= !(1u64 << (a % 64));
         }
         s.generation = s.generation.wrapping_add(1);
         if s.generation == 0 {
@@ -347,7 +352,6 @@ impl RuleSet {
             atom_bits,
             fired,
             stamp,
-            candidates,
             triggered,
             memo,
             ..
@@ -406,18 +410,53 @@ impl RuleSet {
             }
         }
         // A triggered rule is a candidate when each of its other clauses has an atom that held.
-        let bits = &*marks.atom_bits;
-        for &r in marks.triggered.iter() {
+        for k in 0..s.triggered.len() {
+            let r = s.triggered[k];
             let ok = self
                 .index
                 .secondary
                 .groups(r as usize)
-                .all(|clause| clause.iter().any(|&a| held(bits, a)));
+                .all(|clause| clause.iter().any(|&a| self.atom_held(a, s)));
             if ok {
-                candidates.push(r);
+                s.candidates.push(r);
             }
         }
-        candidates.sort_unstable();
+        s.candidates.sort_unstable();
+    }
+
+    /// Whether atom `a` holds for the record: its bit, set by the index passes, or for a
+    /// lazy atom ([`index::Index::lazy_bits`]) its values searched on first use.
+    #[inline(always)]
+    fn atom_held(&self, a: u32, s: &mut Scratch) -> bool {
+        let (w, bit) = ((a / 64) as usize, 1u64 << (a % 64));
+        s.atom_bits[w] & bit != 0
+            || self.index.lazy_bits[w] & bit != 0
+                && s.lazy_done[w] & bit == 0
+                && self.lazy_held(a, s)
+    }
+
+    /// Searches the values of lazy atom `a`'s slot for its literal (once per record: its
+    /// bit and `lazy_done` then say the answer).
+    #[inline(never)]
+    fn lazy_held(&self, a: u32, s: &mut Scratch) -> bool {
+        let (w, bit) = ((a / 64) as usize, 1u64 << (a % 64));
+        s.lazy_done[w] |= bit;
+        s.fired.push(a);
+        let atom = &self.shared.atoms[a as usize];
+        let mut cur = s.slot_head[atom.slot as usize];
+        while cur != NONE {
+            let v = s.values[cur as usize];
+            cur = v.next;
+            if !matches!(v.kind, Kind::Str | Kind::Num | Kind::Bool) {
+                continue;
+            }
+            let hay = &s.arena[v.folded.0 as usize..v.folded.1 as usize];
+            if pattern::find(hay, &atom.lit).is_some() {
+                s.atom_bits[w] |= bit;
+                return true;
+            }
+        }
+        false
     }
 
     /// Matches one record; returns the indices of the rules that matched, in rule order.
@@ -522,7 +561,7 @@ impl RuleSet {
             // A disjunction of atoms: one pass over its atom bits.
             let atoms = self.index.test_atoms.get(t as usize);
             if !atoms.is_empty() {
-                return atoms.iter().any(|&a| held(&s.atom_bits, a));
+                return atoms.iter().any(|&a| self.atom_held(a, s));
             }
         }
         self.eval_values(t, s)
@@ -555,8 +594,7 @@ impl RuleSet {
         if s.use_atoms && self.index.scanned(slot) {
             // The index has found every atom of this slot: an all-atom matcher is its bits,
             // and a matcher whose necessary atoms did not hold cannot match any value.
-            let bits = &s.atom_bits;
-            let any = |atoms: &[u32]| atoms.iter().any(|&a| held(bits, a));
+            let mut any = |atoms: &[u32]| atoms.iter().any(|&a| self.atom_held(a, s));
             match m {
                 ValueMatcher::Text {
                     atoms: Some(atoms), ..
@@ -737,12 +775,6 @@ impl RegexCountCheck {
             regex_lits::counts_hold(hay, &self.counts),
         )
     }
-}
-
-/// Whether atom `a`'s bit is set.
-#[inline(always)]
-fn held(bits: &[u64], a: u32) -> bool {
-    bits[(a / 64) as usize] & (1u64 << (a % 64)) != 0
 }
 
 /// True for integer text as JSON and Rust print it (`-?(0|[1-9][0-9]*)`, not `-0`).

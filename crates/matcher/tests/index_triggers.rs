@@ -141,3 +141,49 @@ fn a_scratch_of_another_set_is_remade() {
         .unwrap();
     assert_eq!(hits, &[0]);
 }
+
+/// Short literals no rule registers on are searched for only when a triggered rule's other
+/// clauses or a candidate's tests need them: found right in secondary clauses, under `not`,
+/// in arrays and numbers, shared by two rules, and forgotten between records (one scratch
+/// over a sequence where they hold and do not, in turn).
+#[test]
+fn short_literals_found_on_demand() {
+    let rules = format!(
+        "{HEAD}  launcher:\n    CommandLine|contains: 'powershell'\n  flag:\n    CommandLine|contains: ' -e'\n  condition: launcher and flag\n---\n\
+         title: t2\nid: y\nlogsource: {{product: windows}}\ndetection:\n  launcher:\n    CommandLine|contains: 'rundll32'\n  flag:\n    CommandLine|contains:\n      - ' -e'\n      - '/q'\n  filter:\n    Port|contains: '44'\n  condition: launcher and flag and not filter\n"
+    );
+    let s = set(&rules);
+    let mut scratch = s.scratch();
+    let mut direct = s.scratch();
+    let records = [
+        (r#"{"CommandLine": "powershell -enc AAAA"}"#, vec![0]),
+        (r#"{"CommandLine": "powershell.exe x"}"#, vec![]),
+        (r#"{"CommandLine": ["x", "POWERSHELL -E y"]}"#, vec![0]),
+        (r#"{"CommandLine": "rundll32 /q", "Port": 8080}"#, vec![1]),
+        (r#"{"CommandLine": "rundll32 /q", "Port": 443}"#, vec![]),
+        (
+            r#"{"CommandLine": "rundll32 -e powershell -e", "Port": "44"}"#,
+            vec![0],
+        ),
+        (r#"{"CommandLine": "rundll32 x", "Port": 1}"#, vec![]),
+        (
+            r#"{"CommandLine": "powershell -e rundll32", "Port": 1}"#,
+            vec![0, 1],
+        ),
+        (r#"{"CommandLine": "powershell rundll32 /Q"}"#, vec![1]),
+    ];
+    for _ in 0..2 {
+        for (record, want) in &records {
+            let got = s
+                .match_record(&JsonBytes(record.as_bytes()), &mut scratch)
+                .expect("record")
+                .to_vec();
+            let unindexed = s
+                .match_record_unindexed(&JsonBytes(record.as_bytes()), &mut direct)
+                .expect("record")
+                .to_vec();
+            assert_eq!(&got, want, "{record}");
+            assert_eq!(got, unindexed, "{record}");
+        }
+    }
+}
