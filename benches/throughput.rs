@@ -7,6 +7,7 @@
 //! SIGMATAG_BENCH=A cargo bench -p sigmatag-bench         # one workload
 //! SIGMATAG_BENCH_PEERS=0 cargo bench -p sigmatag-bench   # without the (slow) peers
 //! SIGMATAG_BENCH_REPEAT=9 cargo bench -p sigmatag-bench  # rounds per measure (default 5)
+//! SIGMATAG_BENCH_MEMO=off cargo bench -p sigmatag-bench  # matching alone, p50/p99 without the memo
 //! ```
 //! Each workload runs in a process of its own; within it the `serde_json` floor, the tag
 //! loop and matching alone are timed in interleaved rounds, each reported as its best run.
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sigmatag::{load, read_placeholders, tag_fragments, tag_stream};
-use sigmatag_matcher::{JsonBytes, Pipeline};
+use sigmatag_matcher::{JsonBytes, MemoSize, Pipeline};
 use sigmatag_rule::LoadOptions;
 
 fn shared() -> PathBuf {
@@ -163,7 +164,13 @@ fn run(w: &Workload, placeholders: &LoadOptions, repeat: usize) {
     };
 
     // Matching alone, records in memory.
-    let mut scratch = set.scratch();
+    // SIGMATAG_BENCH_MEMO=off: matching alone and the per-record times without the value
+    // memo (the workloads repeat their events, which a memo turns into hits).
+    let memo = match std::env::var("SIGMATAG_BENCH_MEMO").as_deref() {
+        Ok("off") => MemoSize::OFF,
+        _ => MemoSize::DEFAULT,
+    };
+    let mut scratch = set.scratch_with_memo(memo);
     for l in lines.iter().take(2000) {
         let _ = set.match_record(&JsonBytes(l), &mut scratch);
     }
