@@ -165,56 +165,73 @@ pub fn unescape_from(out: &mut Vec<u8>, buf: &[u8], start: usize, end: usize) {
         if run == 16 {
             continue;
         }
-        // The escape at `i`.
+        // The escape at `i`: an escaped backslash or quote (every `\\` of a Windows path)
+        // directly, the others through the shared decoder.
         let e = if i + 1 < end { buf[i + 1] } else { b'\\' };
-        i += 2;
-        let simple = match e {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            b'/' => b'/',
-            b'b' => 8,
-            b'f' => 12,
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b't' => b'\t',
-            _ => 0,
-        };
-        if simple != 0 {
-            put(spare, o, &[simple]);
+        if e == b'\\' || e == b'"' {
+            put(spare, o, &[e]);
             o += 1;
+            i += 2;
             continue;
         }
-        let ch = match e {
-            b'u' => {
-                let hi = hex4(&buf[..end], i);
-                i += 4;
-                if (0xD800..0xDC00).contains(&hi) {
-                    if i + 1 < end && buf[i] == b'\\' && buf[i + 1] == b'u' {
-                        let lo = hex4(&buf[..end], i + 2);
-                        if (0xDC00..0xE000).contains(&lo) {
-                            i += 6;
-                            let cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
-                            char::from_u32(cp).unwrap_or('\u{FFFD}')
-                        } else {
-                            '\u{FFFD}'
-                        }
-                    } else {
-                        '\u{FFFD}'
-                    }
-                } else {
-                    char::from_u32(hi).unwrap_or('\u{FFFD}')
-                }
-            }
-            _ => '\u{FFFD}',
-        };
-        let mut utf8 = [0u8; 4];
-        let bytes = ch.encode_utf8(&mut utf8).as_bytes();
-        put(spare, o, bytes);
-        o += bytes.len();
+        let (ch, next) = decode_escape(&buf[..end], i);
+        i = next;
+        if ch.is_ascii() {
+            put(spare, o, &[ch as u8]);
+            o += 1;
+        } else {
+            let mut utf8 = [0u8; 4];
+            let bytes = ch.encode_utf8(&mut utf8).as_bytes();
+            put(spare, o, bytes);
+            o += bytes.len();
+        }
     }
     // SAFETY: every byte of `base..base + o` was written above (each chunk's bytes before
     // the position moved on, each escape's decoded bytes), within the reserved capacity.
     unsafe { out.set_len(base + o) };
+}
+
+/// The escape whose backslash is at `text[i]` (`text` ends where the string does): the
+/// character it stands for and the offset after it. Invalid escapes and lone surrogates
+/// decode to U+FFFD, a trailing lone backslash to itself; `\u` digits missing at the end
+/// read as zero.
+#[inline(always)]
+fn decode_escape(text: &[u8], i: usize) -> (char, usize) {
+    let e = text.get(i + 1).copied().unwrap_or(b'\\');
+    let simple = match e {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        b'u' => '\0',
+        _ => return ('\u{FFFD}', i + 2),
+    };
+    if simple != '\0' {
+        return (simple, i + 2);
+    }
+    let hi = hex4(text, i + 2);
+    let mut next = i + 6;
+    let ch = if (0xD800..0xDC00).contains(&hi) {
+        if text.get(next) == Some(&b'\\') && text.get(next + 1) == Some(&b'u') {
+            let lo = hex4(text, next + 2);
+            if (0xDC00..0xE000).contains(&lo) {
+                next += 6;
+                char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+                    .unwrap_or('\u{FFFD}')
+            } else {
+                '\u{FFFD}'
+            }
+        } else {
+            '\u{FFFD}'
+        }
+    } else {
+        char::from_u32(hi).unwrap_or('\u{FFFD}')
+    };
+    (ch, next)
 }
 
 fn hex4(raw: &[u8], at: usize) -> u32 {
@@ -583,58 +600,19 @@ mod tests {
         }
     }
 
-    /// The previous decoder, byte by byte: the definition `unescape_from` is held to.
+    /// Byte by byte, escape by escape: the definition `unescape_from`'s chunks are held to
+    /// (what each escape decodes to is held to serde_json by `unescape_matches_serde`).
     fn unescape_plain(raw: &[u8], out: &mut Vec<u8>) {
         let mut i = 0;
         while i < raw.len() {
-            let c = raw[i];
-            if c != b'\\' {
-                out.push(c);
+            if raw[i] != b'\\' {
+                out.push(raw[i]);
                 i += 1;
                 continue;
             }
-            let e = raw.get(i + 1).copied().unwrap_or(b'\\');
-            i += 2;
-            let simple = match e {
-                b'"' => b'"',
-                b'\\' => b'\\',
-                b'/' => b'/',
-                b'b' => 8,
-                b'f' => 12,
-                b'n' => b'\n',
-                b'r' => b'\r',
-                b't' => b'\t',
-                _ => 0,
-            };
-            if simple != 0 {
-                out.push(simple);
-                continue;
-            }
-            let ch = match e {
-                b'u' => {
-                    let hi = hex4(raw, i);
-                    i += 4;
-                    if (0xD800..0xDC00).contains(&hi) {
-                        if raw.get(i) == Some(&b'\\') && raw.get(i + 1) == Some(&b'u') {
-                            let lo = hex4(raw, i + 2);
-                            if (0xDC00..0xE000).contains(&lo) {
-                                i += 6;
-                                let cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
-                                char::from_u32(cp).unwrap_or('\u{FFFD}')
-                            } else {
-                                '\u{FFFD}'
-                            }
-                        } else {
-                            '\u{FFFD}'
-                        }
-                    } else {
-                        char::from_u32(hi).unwrap_or('\u{FFFD}')
-                    }
-                }
-                _ => '\u{FFFD}',
-            };
-            let mut buf = [0u8; 4];
-            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+            let (ch, next) = decode_escape(raw, i);
+            i = next;
+            out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
         }
     }
 
