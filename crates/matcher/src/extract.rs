@@ -358,16 +358,7 @@ impl Sink<'_> {
 
 /// Bytes that end a scalar (whitespace, quote, structural): a scalar is valid only when
 /// the byte after it is one of these or the end of the record.
-static ENDS_SCALAR: [bool; 256] = {
-    let mut t = [false; 256];
-    let ends = b" \t\n\r\"{}[]:,";
-    let mut i = 0;
-    while i < ends.len() {
-        t[ends[i] as usize] = true;
-        i += 1;
-    }
-    t
-};
+static ENDS_SCALAR: [bool; 256] = crate::structural::byte_table(b" \t\n\r\"{}[]:,");
 
 /// Whether the scalar that ends at `end` ends there (and not in a stray byte: `truex`, `01`).
 #[inline(always)]

@@ -150,23 +150,24 @@ pub(crate) mod avx2 {
         }
         let c1f = _mm256_set1_epi8(0x1f);
         let x20 = _mm256_set1_epi8(0x20);
-        let (la, lb) = (_mm256_or_si256(a, x20), _mm256_or_si256(b, x20));
-        let sa = _mm256_or_si256(
-            _mm256_or_si256(eq!(la, b'{'), eq!(la, b'}')),
-            _mm256_or_si256(eq!(a, b':'), eq!(a, b',')),
-        );
-        let sb = _mm256_or_si256(
-            _mm256_or_si256(eq!(lb, b'{'), eq!(lb, b'}')),
-            _mm256_or_si256(eq!(b, b':'), eq!(b, b',')),
-        );
-        let wa = _mm256_or_si256(
-            _mm256_or_si256(eq!(a, b' '), eq!(a, b'\n')),
-            _mm256_or_si256(eq!(a, b'\r'), eq!(a, b'\t')),
-        );
-        let wb = _mm256_or_si256(
-            _mm256_or_si256(eq!(b, b' '), eq!(b, b'\n')),
-            _mm256_or_si256(eq!(b, b'\r'), eq!(b, b'\t')),
-        );
+        // Per half: `{ } [ ] : ,` (`[` and `]` are `{` and `}` without 0x20), and whitespace.
+        macro_rules! structural {
+            ($v:expr) => {{
+                let l = _mm256_or_si256($v, x20);
+                _mm256_or_si256(
+                    _mm256_or_si256(eq!(l, b'{'), eq!(l, b'}')),
+                    _mm256_or_si256(eq!($v, b':'), eq!($v, b',')),
+                )
+            }};
+        }
+        macro_rules! ws {
+            ($v:expr) => {
+                _mm256_or_si256(
+                    _mm256_or_si256(eq!($v, b' '), eq!($v, b'\n')),
+                    _mm256_or_si256(eq!($v, b'\r'), eq!($v, b'\t')),
+                )
+            };
+        }
         Masks {
             quote: bits!(eq!(a, b'"'), eq!(b, b'"')),
             backslash: bits!(eq!(a, b'\\'), eq!(b, b'\\')),
@@ -175,8 +176,8 @@ pub(crate) mod avx2 {
                 _mm256_cmpeq_epi8(_mm256_max_epu8(b, c1f), c1f)
             ),
             high: bits!(a, b),
-            structural: bits!(sa, sb),
-            ws: bits!(wa, wb),
+            structural: bits!(structural!(a), structural!(b)),
+            ws: bits!(ws!(a), ws!(b)),
         }
     }
 
@@ -215,16 +216,18 @@ pub(crate) fn escaped(backslash: u64, prev: &mut u64) -> u64 {
 }
 
 /// Valid characters after a backslash in a JSON string.
-static ESCAPE_OK: [bool; 256] = {
+static ESCAPE_OK: [bool; 256] = byte_table(b"\"\\/bfnrtu");
+
+/// A table that is true for the bytes of `bytes` (for `static` lookup tables).
+pub(crate) const fn byte_table(bytes: &[u8]) -> [bool; 256] {
     let mut t = [false; 256];
-    let ok = b"\"\\/bfnrtu";
     let mut i = 0;
-    while i < ok.len() {
-        t[ok[i] as usize] = true;
+    while i < bytes.len() {
+        t[bytes[i] as usize] = true;
         i += 1;
     }
     t
-};
+}
 
 /// Why stage one rejects a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
