@@ -204,15 +204,13 @@ pub(crate) enum Raw<'a> {
         start: usize,
         end: usize,
     },
-    /// `buf[start..end]`, the inside of a string with escapes in a JSON record (`buf`, read
-    /// past `end` when decoded).
-    JsonEscaped {
+    /// `buf[start..end]`, the inside of a JSON string literal with escapes (grammar
+    /// checked), read past `end` when `buf` has more bytes (a record).
+    Escaped {
         buf: &'a [u8],
         start: usize,
         end: usize,
     },
-    /// The inside of a JSON string literal with escapes (grammar checked).
-    Escaped(&'a [u8]),
 }
 
 const INVALID_UTF8: RecordError = RecordError {
@@ -315,16 +313,7 @@ impl Sink<'_> {
                 s.arena.extend_from_slice(b);
                 true
             }
-            Raw::Escaped(b) => {
-                json::unescape_into(b, &mut s.arena);
-                let text = &s.arena[raw_start..];
-                let ascii = text.is_ascii();
-                if !ascii && std::str::from_utf8(text).is_err() {
-                    return Err(INVALID_UTF8);
-                }
-                ascii
-            }
-            Raw::JsonEscaped { buf, start, end } => {
+            Raw::Escaped { buf, start, end } => {
                 json::unescape_from(&mut s.arena, buf, start, end);
                 let text = &s.arena[raw_start..];
                 let ascii = text.is_ascii();
@@ -506,7 +495,7 @@ pub(crate) fn parse_json<C: Classify>(buf: &[u8], sink: &mut Sink<'_>) -> Result
                 };
                 if sink.wants(vstate, Kind::Str) {
                     if escapes {
-                        let raw = Raw::JsonEscaped {
+                        let raw = Raw::Escaped {
                             buf,
                             start: q + 1,
                             end: close,
@@ -692,7 +681,14 @@ impl Visitor for Extractor<'_> {
             Scalar::Bool(b) => self.push(Kind::Bool, Raw::Str(if b { "true" } else { "false" })),
             Scalar::Number(n) => self.push(Kind::Num, Raw::Str(n)),
             Scalar::Str(Text::Plain(t)) => self.push(Kind::Str, Raw::Str(t)),
-            Scalar::Str(Text::JsonEscaped(b)) => self.push(Kind::Str, Raw::Escaped(b)),
+            Scalar::Str(Text::JsonEscaped(b)) => {
+                let raw = Raw::Escaped {
+                    buf: b,
+                    start: 0,
+                    end: b.len(),
+                };
+                self.push(Kind::Str, raw)
+            }
         }
     }
 

@@ -403,14 +403,14 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
     // The other clauses of each rule: those without lazy atoms first, then the short ones (a
     // rejection usually comes from the most selective clause, and checking one costs a bit
     // per atom, a search per lazy atom), and in each clause the scanned atoms first.
-    let lazy = |a: &u32| lazy(*a as usize);
+    let is_lazy = |a: &u32| lazy(*a as usize);
     let secondary: Vec<Vec<u32>> = secondary
         .into_iter()
         .map(|mut rest| {
             for c in rest.iter_mut() {
-                c.sort_by_key(|a| lazy(a));
+                c.sort_by_key(is_lazy);
             }
-            rest.sort_by_key(|c| (c.iter().any(lazy), c.len()));
+            rest.sort_by_key(|c| (c.iter().any(is_lazy), c.len()));
             let mut groups = Vec::new();
             for c in rest {
                 groups.push(c.len() as u32);
@@ -429,7 +429,7 @@ pub(crate) fn build(shared: &Shared, rules: &[CompiledRule]) -> Index {
             .iter()
             .map(|t| {
                 let mut atoms = any_of_atoms(t, &slot_pos).unwrap_or_default();
-                atoms.sort_by_key(|a| lazy(a));
+                atoms.sort_by_key(is_lazy);
                 atoms
             })
             .collect(),
