@@ -97,21 +97,16 @@ pub(crate) fn push_raw_and_lower(out: &mut Vec<u8>, buf: &[u8], start: usize, en
     let spare = &mut out.spare_capacity_mut()[..n + padded];
     // (Each chunk goes through a `[u8; 16]` value: written from the slice directly, LLVM
     // emits sixteen byte moves.)
-    for (d, c) in spare[..padded]
-        .chunks_exact_mut(16)
-        .zip(src.chunks_exact(16))
-    {
-        let c: [u8; 16] = c.try_into().unwrap_or([0; 16]);
-        for (x, y) in d.iter_mut().zip(c) {
-            x.write(y);
+    let copy = |dst: &mut [std::mem::MaybeUninit<u8>], f: fn([u8; 16]) -> [u8; 16]| {
+        for (d, c) in dst.chunks_exact_mut(16).zip(src.chunks_exact(16)) {
+            let c: [u8; 16] = c.try_into().unwrap_or([0; 16]);
+            for (x, y) in d.iter_mut().zip(f(c)) {
+                x.write(y);
+            }
         }
-    }
-    for (d, c) in spare[n..].chunks_exact_mut(16).zip(src.chunks_exact(16)) {
-        let c: [u8; 16] = c.try_into().unwrap_or([0; 16]);
-        for (x, y) in d.iter_mut().zip(lower16(c)) {
-            x.write(y);
-        }
-    }
+    };
+    copy(&mut spare[..padded], |c| c);
+    copy(&mut spare[n..], lower16);
     // SAFETY: bytes `at..at + 2n` were written above (raw `0..n`, lowercase `n..2n`).
     unsafe { out.set_len(at + 2 * n) };
 }
