@@ -3,7 +3,7 @@
 //! record's bytes.
 #![deny(missing_docs)]
 
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, IoSlice, Read, Write};
 use std::path::{Path, PathBuf};
 
 use sigmatag_matcher::{JsonBytes, Pipeline, RuleSet};
@@ -220,18 +220,37 @@ pub fn splice_tag(
     fragments: &[Vec<u8>],
     out: &mut Vec<u8>,
 ) {
+    let close = tag_insert_at(line);
+    out.extend_from_slice(&line[..close]);
+    push_tag(line, close, field_json, hits, fragments, out);
+    out.extend_from_slice(&line[close..]);
+}
+
+/// Where the tag field goes in `line` (a JSON object): the offset of its closing brace.
+fn tag_insert_at(line: &[u8]) -> usize {
     let mut end = line.len();
     while end > 0 && matches!(line[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
         end -= 1;
     }
     // `end - 1` is the closing brace.
-    let close = end.saturating_sub(1);
+    end.saturating_sub(1)
+}
+
+/// Appends the text [`splice_tag`] inserts at `close` (from [`tag_insert_at`]) to `out`:
+/// `,"<field>":[<fragments of hits>]`, without the comma in an empty object.
+fn push_tag(
+    line: &[u8],
+    close: usize,
+    field_json: &[u8],
+    hits: &[u32],
+    fragments: &[Vec<u8>],
+    out: &mut Vec<u8>,
+) {
     let mut before = close;
     while before > 0 && matches!(line[before - 1], b' ' | b'\t' | b'\r' | b'\n') {
         before -= 1;
     }
     let empty = before > 0 && line[before - 1] == b'{';
-    out.extend_from_slice(&line[..close]);
     if !empty {
         out.push(b',');
     }
@@ -244,7 +263,6 @@ pub fn splice_tag(
         out.extend_from_slice(&fragments[*h as usize]);
     }
     out.push(b']');
-    out.extend_from_slice(&line[close..]);
 }
 
 /// Counts from one [`tag_stream`] run.
@@ -262,42 +280,53 @@ pub struct TagStats {
 
 /// The `tag` loop: NDJSON in, NDJSON out, one line out per line in, in order. Matching lines
 /// get the tag field spliced in; all other lines are written byte-identical.
+///
+/// Output is written once per read (a vectored write of the read buffer's pieces and the
+/// tag fields between them), so no line is copied on its way out except by that write, and
+/// a slow input (a pipe that delivers a few lines at a time) is tagged and passed on as it
+/// comes rather than held back until an output buffer fills.
 pub fn tag_stream(
     set: &RuleSet,
     input: impl Read,
-    output: impl Write,
+    mut output: impl Write,
     field_json: &[u8],
     fragments: &[Vec<u8>],
 ) -> std::io::Result<TagStats> {
     let mut reader = BufReader::with_capacity(1 << 16, input);
-    let mut out = BufWriter::with_capacity(1 << 16, output);
     let mut scratch = set.scratch();
     let mut line = Vec::with_capacity(1 << 16);
-    let mut buf = Vec::with_capacity(1 << 16);
+    let mut out = Pieces::default();
     let mut stats = TagStats {
         per_rule: vec![0; set.len()],
         ..TagStats::default()
     };
-    // One line: match, write it (tagged or byte-identical) and a newline.
-    let mut one = |body: &[u8], out: &mut BufWriter<_>, stats: &mut TagStats| {
+    // One line with its newline (`text[start..nl + 1]`; `nl == text.len()` for a last line
+    // without one): the pieces that write it, tagged or byte-identical.
+    let mut one = |text: &[u8], start: usize, nl: usize, out: &mut Pieces, stats: &mut TagStats| {
+        let body = &text[start..nl];
         stats.records += 1;
-        match set.match_record(&JsonBytes(body), &mut scratch) {
-            Ok([]) => out.write_all(body)?,
-            Ok(hits) => {
-                stats.matched += 1;
-                for h in hits {
-                    stats.per_rule[*h as usize] += 1;
-                }
-                buf.clear();
-                splice_tag(body, field_json, hits, fragments, &mut buf);
-                out.write_all(&buf)?
-            }
+        let hits = match set.match_record(&JsonBytes(body), &mut scratch) {
+            Ok([]) => None,
+            Ok(hits) => Some(hits),
             Err(_) => {
                 stats.unparsable += 1;
-                out.write_all(body)?
+                None
             }
+        };
+        let Some(hits) = hits else {
+            out.text(start, nl + 1);
+            return;
+        };
+        stats.matched += 1;
+        for h in hits {
+            stats.per_rule[*h as usize] += 1;
         }
-        out.write_all(b"\n")
+        let close = tag_insert_at(body);
+        out.text(start, start + close);
+        let from = out.tags.len();
+        push_tag(body, close, field_json, hits, fragments, &mut out.tags);
+        out.tag(from);
+        out.text(start + close, nl + 1);
     };
     loop {
         // The complete lines in the read buffer are matched where they lie; a line that
@@ -308,20 +337,89 @@ pub fn tag_stream(
         }
         let mut done = 0;
         for nl in memchr::memchr_iter(b'\n', chunk) {
-            one(&chunk[done..nl], &mut out, &mut stats)?;
+            one(chunk, done, nl, &mut out, &mut stats);
             done = nl + 1;
+            if out.list.len() >= Pieces::MAX {
+                out.write(chunk, &mut output)?;
+            }
         }
         if done > 0 {
+            out.write(chunk, &mut output)?;
             reader.consume(done);
             continue;
         }
         line.clear();
         reader.read_until(b'\n', &mut line)?;
-        let body = line.strip_suffix(b"\n").unwrap_or(&line);
-        one(body, &mut out, &mut stats)?;
+        let nl = line.len() - usize::from(line.last() == Some(&b'\n'));
+        one(&line, 0, nl, &mut out, &mut stats);
+        if nl == line.len() {
+            // The last line had no newline: one is written after it.
+            line.push(b'\n');
+        }
+        out.write(&line, &mut output)?;
     }
-    out.flush()?;
+    output.flush()?;
     Ok(stats)
+}
+
+/// The output of one read: ranges of the read text and of `tags`, in order.
+#[derive(Default)]
+struct Pieces {
+    /// (from `tags`, start, end).
+    list: Vec<(bool, usize, usize)>,
+    /// The tag fields of the matching lines.
+    tags: Vec<u8>,
+}
+
+impl Pieces {
+    /// Most pieces gathered before they are written (writev takes at most 1,024 buffers).
+    const MAX: usize = 1000;
+
+    /// `text[start..end]` next (joined to the previous piece when it ends there).
+    fn text(&mut self, start: usize, end: usize) {
+        match self.list.last_mut() {
+            Some((false, _, e)) if *e == start => *e = end,
+            _ => self.list.push((false, start, end)),
+        }
+    }
+
+    /// `tags[from..]` next.
+    fn tag(&mut self, from: usize) {
+        self.list.push((true, from, self.tags.len()));
+    }
+
+    /// Writes the pieces (ranges of `text` and of the tags) and forgets them.
+    fn write(&mut self, text: &[u8], output: &mut impl Write) -> std::io::Result<()> {
+        let mut slices: Vec<IoSlice<'_>> = self
+            .list
+            .iter()
+            .map(|&(tag, start, end)| {
+                let from = if tag { &self.tags[..] } else { text };
+                IoSlice::new(&from[start..end])
+            })
+            .collect();
+        let result = write_all_vectored(output, &mut slices);
+        self.list.clear();
+        self.tags.clear();
+        result
+    }
+}
+
+/// Writes every byte of `bufs` (`Write::write_all_vectored` is not stable).
+fn write_all_vectored(
+    output: &mut impl Write,
+    mut bufs: &mut [IoSlice<'_>],
+) -> std::io::Result<()> {
+    IoSlice::advance_slices(&mut bufs, 0);
+    while !bufs.is_empty() {
+        match output.write_vectored(bufs) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -338,6 +436,75 @@ mod tests {
             self.0 = &self.0[n..];
             Ok(n)
         }
+    }
+
+    /// Takes at most `n` bytes per write (and, as `Write`'s default does, only the first
+    /// non-empty buffer of a vectored write).
+    struct Dribble(Vec<u8>, usize);
+
+    impl Write for Dribble {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.1);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn output_is_each_line_tagged_or_unchanged() {
+        let loaded = load(&[], Pipeline::preset("evtx").unwrap(), &Default::default()).unwrap();
+        let set = &loaded.set;
+        let frags = tag_fragments(set);
+        let example = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/events.jsonl"
+        ))
+        .unwrap();
+        // Many short lines between the example's (more pieces in one read than one vectored
+        // write takes), unparsable ones, CRLF endings, an empty object, no final newline.
+        let mut input = Vec::new();
+        for i in 0..3000 {
+            match i % 5 {
+                0 => input.extend_from_slice(b"{}\n"),
+                1 => input.extend_from_slice(b"x\n"),
+                2 => input.extend_from_slice(b"{\"a\":1}\r\n"),
+                3 => input.extend_from_slice(b"\n"),
+                _ => input.extend_from_slice(&example),
+            }
+        }
+        input.extend_from_slice(example.strip_suffix(b"\n").unwrap_or(&example));
+        // Line by line, as the loop should write them.
+        let mut expected = Vec::new();
+        let mut scratch = set.scratch();
+        let mut tagged = 0;
+        for line in input.split(|b| *b == b'\n') {
+            match set.match_record(&JsonBytes(line), &mut scratch) {
+                Ok(hits) if !hits.is_empty() => {
+                    tagged += 1;
+                    splice_tag(line, b"\"sigma\"", hits, &frags, &mut expected);
+                }
+                _ => expected.extend_from_slice(line),
+            }
+            expected.push(b'\n');
+        }
+        assert!(tagged > 600, "{tagged}");
+        let mut out = Vec::new();
+        let stats = tag_stream(set, &input[..], &mut out, b"\"sigma\"", &frags).unwrap();
+        assert_eq!(stats.matched, tagged);
+        assert!(out == expected, "whole writes");
+        let mut dribble = Dribble(Vec::new(), 7);
+        tag_stream(
+            set,
+            Trickle(&input, 5000),
+            &mut dribble,
+            b"\"sigma\"",
+            &frags,
+        )
+        .unwrap();
+        assert!(dribble.0 == expected, "partial writes");
     }
 
     #[test]
