@@ -127,3 +127,44 @@ fn bad_usage_exits_2() {
     assert_eq!(run(&["tag", "--mapping", "nope"], b"").0, 2);
     assert_eq!(run(&["check"], b"").0, 2);
 }
+
+#[test]
+fn tag_passes_each_line_on_before_the_input_ends() {
+    // A stream that pauses (`tail -f`, a shipper's exec output): each line must come out
+    // while stdin is still open, not when an output buffer fills or the input ends.
+    use std::io::BufRead;
+    let mut child = bin()
+        .arg("tag")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let example = example();
+    let lines: Vec<&[u8]> = example.split_inclusive(|b| *b == b'\n').take(3).collect();
+    for line in &lines {
+        stdin.write_all(line).unwrap();
+        stdin.flush().unwrap();
+        // Generous: this is about the line coming out at all while stdin is open, not speed.
+        let out = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("a line out for the line in, with stdin still open");
+        let line_in = std::str::from_utf8(line).unwrap().trim_end();
+        assert!(
+            out == line_in || out.contains("\"sigma\":["),
+            "{out} for {line_in}"
+        );
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
