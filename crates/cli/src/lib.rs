@@ -228,12 +228,16 @@ pub fn splice_tag(
 
 /// Where the tag field goes in `line` (a JSON object): the offset of its closing brace.
 fn tag_insert_at(line: &[u8]) -> usize {
-    let mut end = line.len();
+    // The byte before the trailing whitespace is the closing brace.
+    ws_start(line, line.len()).saturating_sub(1)
+}
+
+/// Where the whitespace that ends `line[..end]` starts (`end` if there is none).
+fn ws_start(line: &[u8], mut end: usize) -> usize {
     while end > 0 && matches!(line[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
         end -= 1;
     }
-    // `end - 1` is the closing brace.
-    end.saturating_sub(1)
+    end
 }
 
 /// Appends the text [`splice_tag`] inserts at `close` (from [`tag_insert_at`]) to `out`:
@@ -246,10 +250,7 @@ fn push_tag(
     fragments: &[Vec<u8>],
     out: &mut Vec<u8>,
 ) {
-    let mut before = close;
-    while before > 0 && matches!(line[before - 1], b' ' | b'\t' | b'\r' | b'\n') {
-        before -= 1;
-    }
+    let before = ws_start(line, close);
     let empty = before > 0 && line[before - 1] == b'{';
     if !empty {
         out.push(b',');
