@@ -197,8 +197,7 @@ pub fn unescape_from(out: &mut Vec<u8>, buf: &[u8], start: usize, end: usize) {
 /// read as zero.
 #[inline(always)]
 fn decode_escape(text: &[u8], i: usize) -> (char, usize) {
-    let e = text.get(i + 1).copied().unwrap_or(b'\\');
-    let simple = match e {
+    let simple = match text.get(i + 1).copied().unwrap_or(b'\\') {
         b'"' => '"',
         b'\\' => '\\',
         b'/' => '/',
@@ -207,12 +206,16 @@ fn decode_escape(text: &[u8], i: usize) -> (char, usize) {
         b'n' => '\n',
         b'r' => '\r',
         b't' => '\t',
-        b'u' => '\0',
-        _ => return ('\u{FFFD}', i + 2),
+        b'u' => return decode_unicode_escape(text, i),
+        _ => '\u{FFFD}',
     };
-    if simple != '\0' {
-        return (simple, i + 2);
-    }
+    (simple, i + 2)
+}
+
+/// [`decode_escape`] of a `\u` escape at `text[i]`, with the low surrogate escape that may
+/// follow it. Out of line: `\u` escapes are rare in logs.
+#[inline(never)]
+fn decode_unicode_escape(text: &[u8], i: usize) -> (char, usize) {
     let hi = hex4(text, i + 2);
     let mut next = i + 6;
     let ch = if (0xD800..0xDC00).contains(&hi) {
